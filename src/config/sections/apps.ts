@@ -1,0 +1,68 @@
+/** `agents`, `api`, `buildkit`: what runs the builds. */
+import { z } from 'zod';
+import { cpu, dnsLabel, duration, image, memory, resources } from '../types.js';
+
+export const POOL_MODES = ['ephemeral', 'pooled', 'direct'] as const;
+
+export const poolSchema = z.strictObject({
+  name: dnsLabel.max(40).describe('Pool name; objects are named agent-<name>.'),
+  mode: z
+    .enum(POOL_MODES)
+    .default('ephemeral')
+    .describe('ephemeral: a KEDA ScaledJob, one pod per job, scale to zero. pooled: a Deployment of workers with several slots each, scaled on lag. direct: the API creates one Job per task.'),
+  image: image.optional().describe('Agent image. Default: gitea.<domain>/<flux.organization>/agent-<name>:<agents.imageTag> (the in-cluster registry).'),
+  stream: z.string().regex(/^[\w:.-]{1,100}$/, { error: 'expected a Redis key such as "ci-jobs"' }).optional().describe('Redis stream the pool consumes. Default: ci-<name>.'),
+  group: z.string().regex(/^[\w:.-]{1,100}$/, { error: 'expected a consumer group name such as "ci-workers"' }).default('ci-workers').describe('Consumer group on the stream.'),
+  cpu: cpu.default('2').describe('CPU request of one agent (one slot for pooled workers is cpu / slots).'),
+  memory: memory.default('4Gi').describe('Memory request of one agent; also its memory limit unless memoryLimit is set.'),
+  memoryLimit: memory.optional().describe('Memory limit of one agent. Default: equal to memory.'),
+  cpuLimit: cpu.optional().describe('CPU limit of one agent. Above cpu it lets agents burst into idle cores; unset means equal to cpu (no burst).'),
+  maxReplicas: z
+    .union([z.number().int().min(1).max(1000), z.literal('auto')])
+    .default('auto')
+    .describe('Most agents (pods) at once. "auto": the largest number that fits the node after the platform and the other pools.'),
+  minReplicas: z.number().int().min(0).default(0).describe('Agents kept running when idle (pooled mode; ephemeral and direct start from zero).'),
+  slots: z.number().int().min(1).max(64).optional().describe('pooled mode only: concurrent jobs per worker pod. Default 4.'),
+  timeout: duration.default('30m').describe('Build timeout: Job activeDeadlineSeconds, and the grace period pooled workers get to drain.'),
+  pollingInterval: z.number().int().min(1).max(300).default(5).describe('Seconds between KEDA checks of the stream.'),
+  activationLagCount: z.number().int().min(0).default(0).describe('Lag above which KEDA wakes the pool from zero.'),
+  cache: z
+    .strictObject({
+      cargo: memory.default('20Gi').describe('PVC for the cargo registry and git checkouts (CARGO_HOME).'),
+      sccache: memory.default('30Gi').describe('PVC for the sccache compiler cache.'),
+    })
+    .prefault({}),
+});
+
+export const agentsSection = z
+  .strictObject({
+    imageTag: z.string().regex(/^[\w][\w.-]{0,127}$/).refine((t) => t !== 'latest', { error: 'the "latest" tag is not allowed: pin a version' }).default('0.1.0').describe('Tag of the default agent images.'),
+    pools: z
+      .array(poolSchema)
+      .min(1, { error: 'expected at least one agent pool' })
+      .prefault([{ name: 'rust', stream: 'ci-jobs', group: 'ci-workers' }])
+      .describe('Agent pools; each consumes one stream with one consumer group.'),
+    cacheMaxAge: duration.default('7d').describe('Build-cache entries not used for this long are pruned.'),
+    cachePruneSchedule: z.string().regex(/^(\S+\s+){4}\S+$/, { error: 'expected a cron schedule such as "0 3 * * *"' }).default('0 3 * * *').describe('Cron schedule of the cache pruner.'),
+  })
+  .prefault({});
+
+export const apiSection = z
+  .strictObject({
+    image: image.optional().describe('API image. Default: gitea.<domain>/<flux.organization>/raibid-api:<agents.imageTag>.'),
+    replicas: z.number().int().min(1).max(10).default(1).describe('API replicas.'),
+    port: z.number().int().min(1024).max(65535).default(8080).describe('Container port of the API.'),
+    resources: resources({ cpu: '100m', memory: '128Mi', memoryLimit: '256Mi' }),
+  })
+  .prefault({});
+
+export const buildkitSection = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Run the rootless BuildKit daemon for image builds.'),
+    image: image.default('docker.io/moby/buildkit:v0.32.2-rootless').describe('BuildKit rootless image.'),
+    resources: resources({ cpu: '250m', memory: '512Mi', memoryLimit: '8Gi' }),
+    cacheStorage: memory.default('50Gi').describe('Local BuildKit state volume (layer cache).'),
+  })
+  .prefault({});
+
+export type PoolInput = z.infer<typeof poolSchema>;

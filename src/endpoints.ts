@@ -1,0 +1,43 @@
+/**
+ * Names and ports other components reach each other by. One place, so a NetworkPolicy, a URL in an
+ * env var and the Service itself can never disagree.
+ */
+import type { RaibidConfig } from './config/resolve.js';
+
+export const GITEA_HTTP_SERVICE = 'gitea-http';
+export const GITEA_SSH_SERVICE = 'gitea-ssh';
+export const GITEA_HTTP_PORT = 3000;
+export const GITEA_SSH_PORT = 2222;
+export const POSTGRES_SERVICE = 'gitea-postgres';
+export const POSTGRES_PORT = 5432;
+export const REDIS_SERVICE = 'redis';
+export const REDIS_PORT = 6379;
+export const API_SERVICE = 'raibid-api';
+export const API_SERVICE_PORT = 80;
+export const BUILDKIT_SERVICE = 'buildkitd';
+export const BUILDKIT_PORT = 1234;
+
+/** `name.namespace.svc.cluster.local` */
+export function serviceHost(name: string, namespace: string): string {
+  return `${name}.${namespace}.svc.cluster.local`;
+}
+
+/** In-cluster Gitea base URL. */
+export function giteaInternalUrl(c: RaibidConfig): string {
+  return `http://${serviceHost(GITEA_HTTP_SERVICE, c.namespaces.infrastructure)}:${GITEA_HTTP_PORT}`;
+}
+
+/** Gitea's public URL on the LAN (also its ROOT_URL, which the registry's auth realm is built from). */
+export function giteaPublicUrl(c: RaibidConfig): string {
+  return `${c.gitea.registry.tls ? 'https' : 'http'}://${c.registryHost}/`;
+}
+
+/** In-cluster Redis URL (no credentials: those come from Secrets). */
+export function redisInternalAddress(c: RaibidConfig): string {
+  return `${serviceHost(REDIS_SERVICE, c.namespaces.infrastructure)}:${REDIS_PORT}`;
+}
+
+/** Clone URL of the GitOps repository inside the cluster (Flux's source). */
+export function gitopsRepoUrl(c: RaibidConfig): string {
+  return `${giteaInternalUrl(c)}/${c.flux.organization}/${c.flux.repository}.git`;
+}

@@ -1,0 +1,93 @@
+/**
+ * clusters/<name>/: the Flux entry point. The GitRepository and root Kustomization that bootstrap
+ * creates (`flux-system`), and one Kustomization per layer, ordered controllers → configs → apps.
+ */
+import { Chart } from 'cdk8s';
+import type { Construct } from 'constructs';
+import type { IKustomization } from '@kubernetes-models/flux-cd/kustomize.toolkit.fluxcd.io/v1/Kustomization';
+import type { IGitRepository } from '@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1/GitRepository';
+import type { RaibidConfig } from '../config/resolve.js';
+import { gitopsRepoUrl } from '../endpoints.js';
+import { LAYERS, LAYER_PATHS, manifest, type Layer } from './component.js';
+
+/** Namespace of the Flux controllers and of the objects below. */
+export const FLUX_NAMESPACE = 'flux-system';
+/** Name of the GitRepository, the root Kustomization and the credentials Secret (Flux bootstrap's convention). */
+export const FLUX_SOURCE = 'flux-system';
+
+/** Flux Kustomization names of the layers. */
+export const LAYER_KUSTOMIZATIONS: Readonly<Record<Layer, string>> = {
+  controllers: 'infra-controllers',
+  configs: 'infra-configs',
+  apps: 'apps',
+};
+
+const CLUSTER = Symbol.for('raibid-ci.ClusterChart');
+
+export interface ClusterChartProps {
+  readonly config: RaibidConfig;
+}
+
+/** The Flux objects of clusters/<name>/. */
+export class ClusterChart extends Chart {
+  /** cdk8s's Chart overrides `instanceof` to match any chart, so charts are told apart by a brand. */
+  static isClusterChart(x: unknown): x is ClusterChart {
+    return typeof x === 'object' && x !== null && (x as { [CLUSTER]?: boolean })[CLUSTER] === true;
+  }
+
+  protected readonly [CLUSTER] = true;
+
+  readonly folder: string;
+
+  constructor(scope: Construct, id: string, props: ClusterChartProps) {
+    super(scope, id, { disableResourceNameHashes: true });
+    const c = props.config;
+    this.folder = `clusters/${c.cluster.name}`;
+    const labels = { 'app.kubernetes.io/part-of': 'raibid-ci', 'app.kubernetes.io/managed-by': 'raibid-ci' };
+
+    manifest<IGitRepository>(this, 'source', {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'GitRepository',
+      metadata: { name: FLUX_SOURCE, namespace: FLUX_NAMESPACE, labels },
+      spec: {
+        interval: '1m',
+        url: gitopsRepoUrl(c),
+        ref: { branch: c.flux.branch },
+        secretRef: { name: FLUX_SOURCE },
+        timeout: '60s',
+      },
+    });
+    manifest<IKustomization>(this, 'root', {
+      apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+      kind: 'Kustomization',
+      metadata: { name: FLUX_SOURCE, namespace: FLUX_NAMESPACE, labels },
+      spec: {
+        interval: c.flux.interval,
+        retryInterval: c.flux.retryInterval,
+        timeout: c.flux.timeout,
+        path: `./${this.folder}`,
+        prune: true,
+        wait: false,
+        sourceRef: { kind: 'GitRepository', name: FLUX_SOURCE },
+      },
+    });
+    LAYERS.forEach((layer, i) => {
+      manifest<IKustomization>(this, layer, {
+        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+        kind: 'Kustomization',
+        metadata: { name: LAYER_KUSTOMIZATIONS[layer], namespace: FLUX_NAMESPACE, labels },
+        spec: {
+          ...(i > 0 ? { dependsOn: [{ name: LAYER_KUSTOMIZATIONS[LAYERS[i - 1]] }] } : {}),
+          interval: c.flux.interval,
+          retryInterval: c.flux.retryInterval,
+          timeout: c.flux.timeout,
+          path: `./${LAYER_PATHS[layer]}`,
+          prune: true,
+          // Ready only when every object it applied is healthy: the next layer waits for it.
+          wait: true,
+          sourceRef: { kind: 'GitRepository', name: FLUX_SOURCE },
+        },
+      });
+    });
+  }
+}
