@@ -58,6 +58,8 @@ export const networkSection = z
       .min(1)
       .default(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'])
       .describe('Networks allowed to reach Gitea and the API from outside the cluster.'),
+    podCidr: z.cidrv4().default('10.42.0.0/16').describe('k3s cluster (pod) CIDR; excluded from the LAN ranges so pods never pass as LAN clients.'),
+    serviceCidr: z.cidrv4().default('10.43.0.0/16').describe('k3s service CIDR; excluded from the LAN ranges likewise.'),
     apiServerPort: z.number().int().min(1).max(65535).default(6443).describe('Port of the k3s API server on the node.'),
     internetEgressPorts: z.array(z.number().int().min(1).max(65535)).default([443]).describe('Ports agents may reach on the internet (crates.io, GitHub, package registries).'),
   })

@@ -1,0 +1,75 @@
+/** Shared test helpers: synthesize in memory and pick objects out of the result. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../src/config/loader.js';
+import type { RaibidConfig } from '../src/config/resolve.js';
+import { synthesize } from '../src/synth.js';
+import { parseYaml } from '../src/policy/documents.js';
+import { writeTree } from '../src/gitops/write.js';
+import { GENERATED_ROOTS } from '../src/gitops/render.js';
+
+export type K8sObject = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } };
+
+const cache = new Map<string, Map<string, string>>();
+
+/** Config from YAML text (defaults when empty). */
+export function config(yaml = ''): RaibidConfig {
+  return parseConfig(yaml, 'raibid.yaml');
+}
+
+/** Every generated file for a config given as YAML text; cached per text. */
+export function synthFiles(yaml = ''): Map<string, string> {
+  let files = cache.get(yaml);
+  if (!files) {
+    files = synthesize(config(yaml)).files;
+    cache.set(yaml, files);
+  }
+  return files;
+}
+
+/** Every object under a folder prefix (e.g. `infrastructure/configs/redis/`), kustomization.yaml excluded. */
+export function objectsUnder(prefix: string, yaml = ''): K8sObject[] {
+  const out: K8sObject[] = [];
+  for (const [path, text] of synthFiles(yaml)) {
+    if (!path.startsWith(prefix) || !path.endsWith('.yaml') || path.endsWith('/kustomization.yaml') || path.startsWith('dist/')) continue;
+    out.push(...(parseYaml(text, path) as K8sObject[]));
+  }
+  return out;
+}
+
+/** All cluster objects of the Flux tree. */
+export function allObjects(yaml = ''): K8sObject[] {
+  return ['clusters/', 'infrastructure/', 'apps/'].flatMap((p) => objectsUnder(p, yaml));
+}
+
+/** The one object of a kind and name (optionally namespace); fails the test when absent. */
+export function findObject(objs: readonly K8sObject[], kind: string, name: string, namespace?: string): K8sObject {
+  const hit = objs.find((o) => o.kind === kind && o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace));
+  if (!hit) throw new Error(`no ${kind}/${name}${namespace ? ` in ${namespace}` : ''} among: ${objs.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  return hit;
+}
+
+/** Synthesizes into a fresh temporary folder (as npm run synth would) and returns its path. */
+export function synthToTemp(yaml = ''): string {
+  const dir = mkdtempSync(join(tmpdir(), 'raibid-test-'));
+  writeTree(dir, synthFiles(yaml), GENERATED_ROOTS);
+  return dir;
+}
+
+/** Removes a temporary folder. */
+export function removeTemp(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Pod spec of any workload-like object (Deployment, StatefulSet, Job, CronJob, ScaledJob). */
+export function podSpecOf(o: K8sObject): Record<string, any> {
+  switch (o.kind) {
+    case 'CronJob':
+      return o.spec.jobTemplate.spec.template.spec;
+    case 'ScaledJob':
+      return o.spec.jobTargetRef.template.spec;
+    default:
+      return o.spec.template.spec;
+  }
+}
