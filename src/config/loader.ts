@@ -6,7 +6,6 @@
  *     raibid.yaml: redis.storage: expected a memory quantity such as "512Mi" or "4Gi", got "lots"
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { raibidSchema, type ParsedConfig } from './schema.js';
@@ -161,7 +160,7 @@ export function checkContradictions(c: ParsedConfig): string[] {
 export function parseConfig(text: string, file = DEFAULT_CONFIG_FILE): RaibidConfig {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => `line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(file, doc.errors.map((e) => `line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`));
   }
   const input: unknown = doc.toJS() ?? {};
   if (typeof input !== 'object' || Array.isArray(input) || input === null) throw new ConfigError(file, [`(top level): expected a mapping of settings, got ${show(input)}`]);
@@ -190,7 +189,7 @@ export function configPath(argv: readonly string[] = process.argv.slice(2), env:
 export function loadConfig(path?: string): RaibidConfig {
   if (path === undefined) return parseConfig('', '(defaults)');
   if (!existsSync(path)) throw new ConfigError(path, ['(top level): file not found']);
-  return parseConfig(readFileSync(path, 'utf8'), basename(path) === path ? path : path);
+  return parseConfig(readFileSync(path, 'utf8'), path);
 }
 
 /** The embedded DGX Spark defaults, fully resolved. */

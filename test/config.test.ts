@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, configPath, defaultConfig, parseConfig } from '../src/config/loader.js';
+import { runSynth } from '../src/cli.js';
+import { yamlFiles } from '../src/policy/documents.js';
+import { removeTemp, synthToTemp } from './helpers.js';
+
+const FIXTURES = join(import.meta.dirname, 'fixtures', 'invalid-config');
+
+function treeHash(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of yamlFiles(dir)) out.set(f, createHash('sha256').update(readFileSync(f)).digest('hex'));
+  for (const f of ['CAPACITY.md', 'raibid.schema.json']) {
+    try {
+      out.set(f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex'));
+    } catch {
+      /* not generated yet */
+    }
+  }
+  return out;
+}
+
+function problems(yaml: string): string[] {
+  try {
+    parseConfig(yaml, 'raibid.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+describe('config defaults (the DGX Spark)', () => {
+  const c = defaultConfig();
+  it('names the cluster dgx-spark on dgx.local', () => {
+    expect([c.cluster.name, c.cluster.domain]).toEqual(['dgx-spark', 'dgx.local']);
+  });
+  it('describes an arm64 node with 20 cores and 128 GiB', () => {
+    expect([c.node.arch, c.node.cpu, c.node.memory]).toEqual(['arm64', 20, '128Gi']);
+  });
+  it('holds back a system and a kube reservation', () => {
+    expect([c.node.systemReserved, c.node.kubeReserved]).toEqual([
+      { cpu: '1', memory: '4Gi' },
+      { cpu: '1', memory: '2Gi' },
+    ]);
+  });
+  it('uses the ci, infrastructure and monitoring namespaces', () => {
+    expect(c.namespaces).toMatchObject({ ci: 'ci', infrastructure: 'infrastructure', monitoring: 'monitoring' });
+  });
+  it('has one ephemeral rust pool on ci-jobs / ci-workers with 2 CPU and 4 GiB', () => {
+    expect(c.agents.pools).toHaveLength(1);
+    expect(c.agents.pools[0]).toMatchObject({ name: 'rust', mode: 'ephemeral', stream: 'ci-jobs', group: 'ci-workers', cpu: '2', memory: '4Gi', timeout: '30m' });
+  });
+  it('pulls agent images from the in-cluster registry', () => {
+    expect(c.agents.pools[0].image).toBe('gitea.dgx.local/raibid/agent-rust:0.1.0');
+  });
+  it('derives the stream of a pool from its name when unset', () => {
+    expect(parseConfig('agents:\n  pools:\n    - name: go\n').agents.pools[0].stream).toBe('ci-go');
+  });
+});
+
+describe('config validation', () => {
+  it('fails on every problem at once, each with its key path, the value and what is allowed', () => {
+    const text = 'agents:\n  pools:\n    - name: rust\n      maxReplicas: ten\n      bogus: 1\nredis:\n  storage: lots\n';
+    expect(() => parseConfig(text)).toThrowErrorMatchingSnapshot();
+  });
+
+  it('fails on an unknown key and lists the keys allowed there', () => {
+    expect(problems('cluster:\n  domian: x\n')).toEqual(['cluster.domian: unknown key (allowed here: name, domain, nodeAddress)']);
+  });
+
+  it('fails on a contradiction: an agent larger than the node', () => {
+    expect(problems('agents:\n  pools:\n    - name: big\n      memory: 200Gi\n')[0]).toMatch(/^agents\.pools\[0\]\.memory: one agent requests "200Gi" but the node has only \S+ allocatable/);
+  });
+
+  it('reads --config, then $RAIBID_CONFIG, then ./raibid.yaml', () => {
+    expect(configPath(['--config', 'a.yaml'], { RAIBID_CONFIG: 'b.yaml' })).toBe('a.yaml');
+    expect(configPath(['--config=c.yaml'], {})).toBe('c.yaml');
+    expect(configPath([], { RAIBID_CONFIG: 'b.yaml' })).toBe('b.yaml');
+  });
+});
+
+describe('invalid config corpus (test/fixtures/invalid-config)', () => {
+  const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml')).sort();
+  let out: string;
+  let before: Map<string, string>;
+
+  beforeAll(() => {
+    out = synthToTemp();
+    writeFileSync(join(out, 'apps', 'marker.yaml'), '# an earlier file that a failed synth must not remove\n');
+    before = treeHash(out);
+  });
+  afterAll(() => removeTemp(out));
+
+  it('has at least 20 fixtures', () => {
+    expect(fixtures.length).toBeGreaterThanOrEqual(20);
+  });
+
+  for (const fixture of fixtures) {
+    it(`fails on ${fixture}, naming the key, and changes no output file`, () => {
+      const path = join(FIXTURES, fixture);
+      const expected = /^# expect: (.+)$/m.exec(readFileSync(path, 'utf8'))?.[1];
+      expect(expected, `${fixture} needs a "# expect: <key path>" line`).toBeTruthy();
+      const errors: string[] = [];
+      const code = runSynth(['--config', path, '--out', out], { out: () => {}, err: (l) => errors.push(l) });
+      expect(code).toBe(1);
+      const message = errors.join('\n');
+      expect(message).toContain(`${path}: ${expected}`);
+      expect(message).toContain('No output file was changed.');
+      expect(treeHash(out)).toEqual(before);
+    });
+  }
+});
