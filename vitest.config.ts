@@ -5,8 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    // Snapshots are written by developers (npm test -- -u), never by CI.
-    update: false,
     pool: 'forks',
+    // The JSON report is what .ci/run reads its "N passed, N failed" line from.
+    reporters: ['default', ['json', { outputFile: '.test-results/vitest.json' }]],
   },
 });
