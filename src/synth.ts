@@ -6,6 +6,7 @@ import type { RaibidConfig } from './config/resolve.js';
 import { raibidSchema } from './config/schema.js';
 import { buildApp } from './app.js';
 import { renderTree } from './gitops/render.js';
+import { configReference } from './config/reference.js';
 
 /** The JSON Schema editors use to complete raibid.yaml. */
 export function configJsonSchema(): string {
@@ -25,6 +26,7 @@ export function synthesize(config: RaibidConfig): SynthResult {
   const app = buildApp(config);
   const files = renderTree(app);
   files.set('raibid.schema.json', configJsonSchema());
+  files.set('CONFIG.md', configReference());
   const objects = [...files.keys()].filter((p) => p.endsWith('.yaml') && !p.endsWith('/kustomization.yaml') && !p.startsWith('dist/')).length;
   const summary = [`synthesized ${objects} objects for cluster ${config.cluster.name} (${config.node.arch}, ${config.node.cpu} CPU, ${config.node.memory})`];
   return { files: new Map([...files.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), summary };
