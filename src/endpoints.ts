@@ -14,6 +14,7 @@ export const REDIS_SERVICE = 'redis';
 export const REDIS_PORT = 6379;
 export const API_SERVICE = 'raibid-api';
 export const API_SERVICE_PORT = 80;
+export const API_LAN_SERVICE = 'raibid-api-lan';
 export const BUILDKIT_SERVICE = 'buildkitd';
 export const BUILDKIT_PORT = 1234;
 
@@ -40,4 +41,19 @@ export function redisInternalAddress(c: RaibidConfig): string {
 /** Clone URL of the GitOps repository inside the cluster (Flux's source). */
 export function gitopsRepoUrl(c: RaibidConfig): string {
   return `${giteaInternalUrl(c)}/${c.flux.organization}/${c.flux.repository}.git`;
+}
+
+/** In-cluster base URL of the webhook API (Gitea delivers webhooks here). */
+export function apiInternalUrl(c: RaibidConfig): string {
+  return `http://${serviceHost(API_SERVICE, c.namespaces.ci)}${API_SERVICE_PORT === 80 ? '' : `:${API_SERVICE_PORT}`}/`;
+}
+
+/** The API's address on the LAN, `http://ci.<domain>:<api.lanPort>/`. */
+export function apiPublicUrl(c: RaibidConfig): string {
+  return `http://ci.${c.cluster.domain}${c.api.lanPort === 80 ? '' : `:${c.api.lanPort}`}/`;
+}
+
+/** buildctl address of the BuildKit daemon (BUILDKIT_HOST). */
+export function buildkitAddress(c: RaibidConfig): string {
+  return `tcp://${serviceHost(BUILDKIT_SERVICE, c.namespaces.buildkit)}:${BUILDKIT_PORT}`;
 }

@@ -6,6 +6,8 @@ import type { RaibidConfig } from './config/resolve.js';
 import { raibidSchema } from './config/schema.js';
 import { buildApp } from './app.js';
 import { renderTree } from './gitops/render.js';
+import { Agents } from './agents/agents.js';
+import { capacityMarkdown, capacitySummary, type CapacityPlan } from './capacity/index.js';
 import { configReference } from './config/reference.js';
 
 /** The JSON Schema editors use to complete raibid.yaml. */
@@ -19,6 +21,8 @@ export interface SynthResult {
   readonly files: Map<string, string>;
   /** Lines for the console after a successful synth. */
   readonly summary: string[];
+  /** The capacity plan (also written to CAPACITY.md). */
+  readonly capacity: CapacityPlan;
 }
 
 /** Renders every generated file for a config. Throws on construct validation errors. */
@@ -26,8 +30,12 @@ export function synthesize(config: RaibidConfig): SynthResult {
   const app = buildApp(config);
   const files = renderTree(app);
   files.set('raibid.schema.json', configJsonSchema());
+  const agents = Agents.find(app);
+  if (!agents) throw new Error('internal: the app has no agents chart');
+  const capacity = agents.capacity;
+  files.set('CAPACITY.md', capacityMarkdown(capacity, config));
   files.set('CONFIG.md', configReference());
   const objects = [...files.keys()].filter((p) => p.endsWith('.yaml') && !p.endsWith('/kustomization.yaml') && !p.startsWith('dist/')).length;
-  const summary = [`synthesized ${objects} objects for cluster ${config.cluster.name} (${config.node.arch}, ${config.node.cpu} CPU, ${config.node.memory})`];
-  return { files: new Map([...files.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), summary };
+  const summary = [`synthesized ${objects} objects for cluster ${config.cluster.name} (${config.node.arch}, ${config.node.cpu} CPU, ${config.node.memory})`, capacitySummary(capacity)];
+  return { files: new Map([...files.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), summary, capacity };
 }

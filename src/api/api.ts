@@ -1,12 +1,163 @@
 /**
- * The webhook API that turns Gitea webhooks into queued jobs.
- * (Stub: filled in by its issue.)
+ * The webhook API (namespace `ci`): receives Gitea webhooks (HMAC-verified), queues jobs on the
+ * pools' Redis streams, and for direct pools creates the agent Jobs itself.
+ *
+ * - Deployment `raibid-api` (image and replicas from `api`), probes on `/healthz` and `/readyz`;
+ * - ConfigMap `raibid-api` (`config.yaml`: pools, streams, URLs), mounted at /etc/raibid, and each
+ *   direct pool's Job template mounted at /etc/raibid/jobs/<pool>/;
+ * - Service `raibid-api` (port 80) for Gitea's webhooks inside the cluster, and `raibid-api-lan`,
+ *   a k3s ServiceLB LoadBalancer on `api.lanPort`, for `ci.<domain>` on the LAN;
+ * - Kubernetes API access only with direct pools: ServiceAccount `raibid-api` bound to a Role that
+ *   can create, watch and delete Jobs and read their pods and logs in `ci` — nothing else. Without
+ *   direct pools the pod gets no token at all.
  */
+import { Duration, Size } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
+import { stringify } from 'yaml';
+import { cpuMillis, bytes } from '../config/quantity.js';
+import { API_LAN_SERVICE, API_SERVICE, API_SERVICE_PORT, GITEA_HTTP_PORT, REDIS_PORT, apiPublicUrl, giteaInternalUrl, redisInternalAddress } from '../endpoints.js';
 import { ComponentChart, type ComponentChartProps } from '../gitops/component.js';
+import { componentLabels, selectorLabels } from '../labels.js';
+import { allowTraffic, type Flow } from '../network/policy.js';
+import { secretName } from '../secrets/catalog.js';
+import { jobTemplateConfigMapName } from '../agents/direct-pool.js';
 
+/** UID/GID of the API image. */
+export const API_UID = 1000;
+/** Where Gitea posts webhooks. */
+export const WEBHOOK_PATH = '/webhooks/gitea';
+/** Mount point of the API's ConfigMap. */
+export const API_CONFIG_DIR = '/etc/raibid';
+
+/** A memory quantity as a cdk8s Size in the largest exact binary unit. */
+export function memorySize(q: string): Size {
+  const n = bytes(q);
+  return n % 2 ** 30 === 0 ? Size.gibibytes(n / 2 ** 30) : n % 2 ** 20 === 0 ? Size.mebibytes(n / 2 ** 20) : Size.kibibytes(n / 1024);
+}
+
+/** The webhook API. */
 export class Api extends ComponentChart {
+  /** True when some pool is direct: the API then has a token and the Jobs Role. */
+  readonly kubernetesAccess: boolean;
+  readonly name = API_SERVICE;
+
   constructor(scope: Construct, id: string, props: Omit<ComponentChartProps, 'layer' | 'bootstrap'>) {
     super(scope, id, { ...props, layer: 'apps', bootstrap: false });
+    const c = props.config;
+    const a = c.api;
+    const namespace = c.namespaces.ci;
+    const name = API_SERVICE;
+    const labels = componentLabels(name, 'api');
+    const direct = c.agents.pools.filter((p) => p.mode === 'direct');
+    this.kubernetesAccess = direct.length > 0;
+
+    const sa = new kplus.ServiceAccount(this, 'service-account', { metadata: { name, namespace, labels }, automountToken: this.kubernetesAccess });
+    if (this.kubernetesAccess) {
+      const role = new kplus.Role(this, 'role', { metadata: { name: `${name}-jobs`, namespace, labels } });
+      role.allow(['create', 'get', 'list', 'watch', 'delete'], kplus.ApiResource.JOBS);
+      role.allow(['get', 'list', 'watch'], kplus.ApiResource.PODS);
+      role.allow(['get'], kplus.ApiResource.custom({ apiGroup: '', resourceType: 'pods/log' }));
+      const binding = new kplus.RoleBinding(this, 'role-binding', { metadata: { name: `${name}-jobs`, namespace, labels }, role });
+      binding.addSubjects(sa);
+    }
+
+    const settings = {
+      listen: `0.0.0.0:${a.port}`,
+      webhookPath: WEBHOOK_PATH,
+      publicUrl: apiPublicUrl(c),
+      giteaUrl: giteaInternalUrl(c),
+      redisAddress: redisInternalAddress(c),
+      namespace,
+      pools: c.agents.pools.map((p) => ({
+        name: p.name,
+        mode: p.mode,
+        stream: p.stream,
+        group: p.group,
+        ...(p.mode === 'direct' ? { jobTemplate: `${API_CONFIG_DIR}/jobs/${p.name}` } : {}),
+      })),
+    };
+    const config = new kplus.ConfigMap(this, 'config', { metadata: { name, namespace, labels }, data: { 'config.yaml': stringify(settings, { lineWidth: 0 }) } });
+
+    const secretEnv = (sid: string, secret: string, key: string) => kplus.EnvValue.fromSecretValue({ secret: kplus.Secret.fromSecretName(this, sid, secretName(secret)), key });
+    const volumeMounts: kplus.VolumeMount[] = [
+      { path: API_CONFIG_DIR, volume: kplus.Volume.fromConfigMap(this, 'config-volume', config, { name: 'config' }), readOnly: true },
+      { path: '/tmp', volume: kplus.Volume.fromEmptyDir(this, 'tmp-volume', 'tmp') },
+      ...direct.map((p) => ({
+        path: `${API_CONFIG_DIR}/jobs/${p.name}`,
+        volume: kplus.Volume.fromConfigMap(this, `job-${p.name}`, kplus.ConfigMap.fromConfigMapName(this, `job-${p.name}-ref`, jobTemplateConfigMapName(p.name)), { name: `job-${p.name}` }),
+        readOnly: true,
+      })),
+    ];
+
+    const deployment = new kplus.Deployment(this, 'deployment', {
+      metadata: { name, namespace, labels },
+      replicas: a.replicas,
+      select: false,
+      podMetadata: { labels },
+      serviceAccount: sa,
+      automountServiceAccountToken: this.kubernetesAccess,
+      securityContext: { ensureNonRoot: true, user: API_UID, group: API_UID },
+      containers: [
+        {
+          name: 'api',
+          image: a.image,
+          imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+          ports: [{ name: 'http', number: a.port }],
+          envVariables: {
+            RAIBID_API_CONFIG: kplus.EnvValue.fromValue(`${API_CONFIG_DIR}/config.yaml`),
+            REDIS_URL: kplus.EnvValue.fromValue(`redis://${redisInternalAddress(c)}`),
+            REDIS_USERNAME: secretEnv('redis-username', 'redis-api', 'username'),
+            REDIS_PASSWORD: secretEnv('redis-password', 'redis-api', 'password'),
+            GITEA_URL: kplus.EnvValue.fromValue(giteaInternalUrl(c)),
+            GITEA_TOKEN: secretEnv('gitea-token', 'gitea-agent-token', 'token'),
+            WEBHOOK_SECRET: secretEnv('webhook-secret', 'webhook-hmac', 'secret'),
+          },
+          resources: {
+            cpu: { request: kplus.Cpu.millis(cpuMillis(a.resources.cpu)), ...(a.resources.cpuLimit !== undefined ? { limit: kplus.Cpu.millis(cpuMillis(a.resources.cpuLimit)) } : {}) },
+            memory: { request: memorySize(a.resources.memory), limit: memorySize(a.resources.memoryLimit) },
+          },
+          liveness: kplus.Probe.fromHttpGet('/healthz', { port: a.port, periodSeconds: Duration.seconds(20), failureThreshold: 3 }),
+          readiness: kplus.Probe.fromHttpGet('/readyz', { port: a.port, periodSeconds: Duration.seconds(10), failureThreshold: 2 }),
+          securityContext: {
+            ensureNonRoot: true,
+            user: API_UID,
+            group: API_UID,
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            privileged: false,
+            capabilities: { drop: [kplus.Capability.ALL] },
+            seccompProfile: { type: kplus.SeccompProfileType.RUNTIME_DEFAULT },
+          },
+          volumeMounts,
+        },
+      ],
+    });
+    deployment.select(kplus.LabelSelector.of({ labels: selectorLabels(name) }));
+
+    const service = (sid: string, serviceName: string, type: kplus.ServiceType, port: number) => {
+      const s = new kplus.Service(this, sid, {
+        metadata: { name: serviceName, namespace, labels },
+        type,
+        ports: [{ name: 'http', port, targetPort: a.port, protocol: kplus.Protocol.TCP }],
+      });
+      for (const [k, v] of Object.entries(selectorLabels(name))) s.selectLabel(k, v);
+    };
+    service('service', API_SERVICE, kplus.ServiceType.CLUSTER_IP, API_SERVICE_PORT);
+    service('lan-service', API_LAN_SERVICE, kplus.ServiceType.LOAD_BALANCER, a.lanPort);
+
+    const egress: Flow[] = [
+      { peers: [{ namespace: c.namespaces.infrastructure, pods: selectorLabels('redis') }], ports: [REDIS_PORT] },
+      { peers: [{ namespace: c.namespaces.infrastructure, pods: selectorLabels('gitea') }], ports: [GITEA_HTTP_PORT] },
+      ...(this.kubernetesAccess ? [{ peers: [{ apiServer: true as const }], ports: [...new Set([c.network.apiServerPort, 443])] }] : []),
+    ];
+    allowTraffic(this, 'network-policy', {
+      config: c,
+      name,
+      namespace,
+      pods: selectorLabels(name),
+      ingress: [{ peers: [{ namespace: c.namespaces.infrastructure, pods: selectorLabels('gitea') }, { lan: true }], ports: [a.port] }],
+      egress,
+    });
   }
 }

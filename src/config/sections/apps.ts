@@ -16,7 +16,7 @@ export const poolSchema = z.strictObject({
   cpu: cpu.default('2').describe('CPU request of one agent (one slot for pooled workers is cpu / slots).'),
   memory: memory.default('4Gi').describe('Memory request of one agent; also its memory limit unless memoryLimit is set.'),
   memoryLimit: memory.optional().describe('Memory limit of one agent. Default: equal to memory.'),
-  cpuLimit: cpu.optional().describe('CPU limit of one agent. Above cpu it lets agents burst into idle cores; unset means equal to cpu (no burst).'),
+  cpuLimit: cpu.optional().describe('Burst policy: CPU limit of one agent (pod). Above cpu, agents burst into idle cores; CAPACITY.md reports how many fit at full burst. Unset means equal to cpu (no burst).'),
   maxReplicas: z
     .union([z.number().int().min(1).max(1000), z.literal('auto')])
     .default('auto')
@@ -44,6 +44,7 @@ export const agentsSection = z
       .describe('Agent pools; each consumes one stream with one consumer group.'),
     cacheMaxAge: duration.default('7d').describe('Build-cache entries not used for this long are pruned.'),
     cachePruneSchedule: z.string().regex(/^(\S+\s+){4}\S+$/, { error: 'expected a cron schedule such as "0 3 * * *"' }).default('0 3 * * *').describe('Cron schedule of the cache pruner.'),
+    pruneImage: image.default('docker.io/library/busybox:1.37.0').describe('Image of the cache pruner (needs sh and a find with -amin and -delete).'),
   })
   .prefault({});
 
@@ -52,6 +53,7 @@ export const apiSection = z
     image: image.optional().describe('API image. Default: gitea.<domain>/<flux.organization>/raibid-api:<agents.imageTag>.'),
     replicas: z.number().int().min(1).max(10).default(1).describe('API replicas.'),
     port: z.number().int().min(1024).max(65535).default(8080).describe('Container port of the API.'),
+    lanPort: z.number().int().min(1).max(65535).default(8080).describe('Port of ci.<domain> on the LAN (a k3s ServiceLB LoadBalancer on the node address); Gitea webhooks use the in-cluster Service instead.'),
     resources: resources({ cpu: '100m', memory: '128Mi', memoryLimit: '256Mi' }),
   })
   .prefault({});

@@ -1,0 +1,174 @@
+/**
+ * The pod every agent runs in, whatever its pool's mode: one builder, so the ScaledJob template, the
+ * pooled Deployment and the direct Job template can never drift apart in security settings, env or
+ * cache mounts.
+ *
+ * The agent image's contract (what raibid-ci expects from `agent-<pool>` images):
+ * - runs as UID/GID 1000 with a read-only root filesystem; writes only to /workspace, /tmp, $HOME and
+ *   the cache mounts;
+ * - reads jobs with XREADGROUP from REDIS_STREAM / REDIS_GROUP as consumer REDIS_CONSUMER, acks them,
+ *   and gives up a job after JOB_TIMEOUT_SECONDS;
+ * - RAIBID_MODE=ephemeral|direct: one job, then exit; RAIBID_MODE=pooled: MAX_CONCURRENT_JOBS jobs at a
+ *   time, health on AGENT_HEALTH_PORT (`/healthz` live, `/readyz` ready to take jobs), and
+ *   `raibid-agent drain` stops taking jobs and returns when the running ones have finished.
+ */
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IEnvVar } from 'kubernetes-models/v1/EnvVar';
+import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
+import type { IVolume } from 'kubernetes-models/v1/Volume';
+import type { RaibidConfig } from '../config/resolve.js';
+import type { AgentPoolConfig } from '../config/resolve.js';
+import { bytes, cpuMillis, durationSeconds, formatCpu } from '../config/quantity.js';
+import { buildkitAddress, giteaInternalUrl, redisInternalAddress } from '../endpoints.js';
+import { componentLabels, PART_OF } from '../labels.js';
+import { secretKeyRef } from '../secrets/catalog.js';
+import { AGENT_POOL_LABEL } from '../capacity/collect.js';
+
+/** UID and GID of the agent images. */
+export const AGENT_UID = 1000;
+/** Health port of pooled workers. */
+export const AGENT_HEALTH_PORT = 8081;
+/** Command that drains a pooled worker (preStop). */
+export const AGENT_DRAIN_COMMAND: readonly string[] = ['raibid-agent', 'drain'];
+/** Where the build caches are mounted. */
+export const CARGO_HOME = '/cache/cargo';
+export const SCCACHE_DIR = '/cache/sccache';
+/** Share of the sccache volume sccache may fill (the rest is headroom for the filesystem). */
+export const SCCACHE_FILL = 0.9;
+
+/** Labels of every agent pod and pool object. */
+export function agentLabels(pool: string): Record<string, string> {
+  return { ...componentLabels(`agent-${pool}`, 'agent'), [AGENT_POOL_LABEL]: pool };
+}
+
+/** The labels the `agents` NetworkPolicy selects every agent pod by. */
+export function agentPolicySelector(): Record<string, string> {
+  return { 'app.kubernetes.io/component': 'agent', 'app.kubernetes.io/part-of': PART_OF };
+}
+
+/** Name of the ServiceAccount all agent pods run as (bound to nothing: no API token). */
+export const AGENT_SERVICE_ACCOUNT = 'raibid-agent';
+
+export interface AgentPodOptions {
+  readonly config: RaibidConfig;
+  readonly pool: AgentPoolConfig;
+  /** PVC names of the pool's build caches. */
+  readonly cacheClaims: { readonly cargo: string; readonly sccache: string };
+  /** `Never` for Jobs, `Always` for pooled workers. */
+  readonly restartPolicy: 'Never' | 'Always';
+  /** Seconds the kubelet waits after SIGTERM (pooled: at least the build timeout). */
+  readonly terminationGracePeriodSeconds: number;
+  /** Pooled workers: health port, probes and a preStop drain. @default false */
+  readonly worker?: boolean;
+}
+
+function env(o: AgentPodOptions): IEnvVar[] {
+  const { config: c, pool: p } = o;
+  const parallel = Math.max(1, Math.floor(cpuMillis(p.cpuLimit) / 1000 / p.slots));
+  const sccacheGiB = Math.max(1, Math.floor((bytes(p.cache.sccache) * SCCACHE_FILL) / 2 ** 30));
+  const secret = (name: string, key: string): IEnvVar['valueFrom'] => ({ secretKeyRef: secretKeyRef(name, key) });
+  return [
+    { name: 'RAIBID_POOL', value: p.name },
+    { name: 'RAIBID_MODE', value: p.mode },
+    { name: 'MAX_CONCURRENT_JOBS', value: String(p.slots) },
+    { name: 'JOB_TIMEOUT_SECONDS', value: String(durationSeconds(p.timeout)) },
+    { name: 'REDIS_URL', value: `redis://${redisInternalAddress(c)}` },
+    { name: 'REDIS_USERNAME', valueFrom: secret('redis-agent', 'username') },
+    { name: 'REDIS_PASSWORD', valueFrom: secret('redis-agent', 'password') },
+    { name: 'REDIS_STREAM', value: p.stream },
+    { name: 'REDIS_GROUP', value: p.group },
+    { name: 'REDIS_CONSUMER', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'GITEA_URL', value: giteaInternalUrl(c) },
+    { name: 'GITEA_USER', value: c.gitea.admin.username },
+    { name: 'GITEA_TOKEN', valueFrom: secret('gitea-agent-token', 'token') },
+    { name: 'REGISTRY_HOST', value: c.registryHost },
+    ...(c.buildkit.enabled
+      ? [
+          { name: 'BUILDKIT_HOST', value: buildkitAddress(c) },
+          // Per-architecture registry cache next to each image: <image>:buildcache-<arch>, all layers.
+          { name: 'BUILDKIT_CACHE_TAG', value: `buildcache-${c.node.arch}` },
+          { name: 'BUILDKIT_CACHE_EXPORT', value: `type=registry,ref={image}:buildcache-${c.node.arch},mode=max,image-manifest=true,oci-mediatypes=true${c.gitea.registry.tls ? '' : ',registry.insecure=true'}` },
+          { name: 'BUILDKIT_CACHE_IMPORT', value: `type=registry,ref={image}:buildcache-${c.node.arch}${c.gitea.registry.tls ? '' : ',registry.insecure=true'}` },
+        ]
+      : []),
+    { name: 'HOME', value: '/home/agent' },
+    { name: 'CARGO_HOME', value: CARGO_HOME },
+    { name: 'CARGO_BUILD_JOBS', value: String(parallel) },
+    { name: 'SCCACHE_DIR', value: SCCACHE_DIR },
+    { name: 'SCCACHE_CACHE_SIZE', value: `${sccacheGiB}G` },
+  ];
+}
+
+function container(o: AgentPodOptions): IContainer {
+  const p = o.pool;
+  return {
+    name: 'agent',
+    image: p.image,
+    imagePullPolicy: 'IfNotPresent',
+    env: env(o),
+    resources: {
+      requests: { cpu: formatCpu(cpuMillis(p.cpu)), memory: p.memory },
+      limits: { cpu: formatCpu(cpuMillis(p.cpuLimit)), memory: p.memoryLimit },
+    },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: AGENT_UID,
+      runAsGroup: AGENT_UID,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [
+      { name: 'workspace', mountPath: '/workspace' },
+      { name: 'tmp', mountPath: '/tmp' },
+      { name: 'home', mountPath: '/home/agent' },
+      { name: 'cargo', mountPath: CARGO_HOME },
+      { name: 'sccache', mountPath: SCCACHE_DIR },
+    ],
+    ...(o.worker
+      ? {
+          ports: [{ name: 'health', containerPort: AGENT_HEALTH_PORT, protocol: 'TCP' }],
+          livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
+          readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 2 },
+          lifecycle: { preStop: { exec: { command: [...AGENT_DRAIN_COMMAND] } } },
+        }
+      : {}),
+  };
+}
+
+/** Volumes: scratch space as emptyDirs, the caches as the pool's PVCs. */
+function volumes(o: AgentPodOptions): IVolume[] {
+  return [
+    { name: 'workspace', emptyDir: {} },
+    { name: 'tmp', emptyDir: {} },
+    { name: 'home', emptyDir: {} },
+    { name: 'cargo', persistentVolumeClaim: { claimName: o.cacheClaims.cargo } },
+    { name: 'sccache', persistentVolumeClaim: { claimName: o.cacheClaims.sccache } },
+  ];
+}
+
+/** The pod template of one agent of a pool. */
+export function agentPodTemplate(o: AgentPodOptions): IPodTemplateSpec {
+  return {
+    metadata: { labels: agentLabels(o.pool.name) },
+    spec: {
+      serviceAccountName: AGENT_SERVICE_ACCOUNT,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      restartPolicy: o.restartPolicy,
+      terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: AGENT_UID,
+        runAsGroup: AGENT_UID,
+        fsGroup: AGENT_UID,
+        // The caches are large: chown them only when their root has the wrong owner.
+        fsGroupChangePolicy: 'OnRootMismatch',
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [container(o)],
+      volumes: volumes(o),
+    },
+  };
+}

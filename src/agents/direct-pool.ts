@@ -1,0 +1,74 @@
+/**
+ * Direct pool: no autoscaler. For each task the API adds an entry to the pool's stream and creates
+ * one Job from the template kept here (a ConfigMap the API mounts); the agent reads that entry and
+ * exits. The API runs at most `maxConcurrentJobs` of these Jobs at once — the planned number — and
+ * leaves further tasks queued in the stream.
+ *
+ * ConfigMap `agent-<pool>-job`:
+ * - `job.yaml`: the Job (metadata.generateName `agent-<pool>-`; the API may set a name and add env);
+ * - `pool.yaml`: stream, group and the concurrency limit.
+ */
+import { Lazy } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import type { IJob } from 'kubernetes-models/batch/v1/Job';
+import { stringify } from 'yaml';
+import type { AgentPoolConfig, RaibidConfig } from '../config/resolve.js';
+import { durationSeconds } from '../config/quantity.js';
+import { agentLabels, agentPodTemplate } from './agent-pod.js';
+
+export interface DirectPoolProps {
+  readonly config: RaibidConfig;
+  readonly pool: AgentPoolConfig;
+  readonly cacheClaims: { readonly cargo: string; readonly sccache: string };
+  /** The planned concurrency limit, read when the object is rendered. */
+  readonly maxReplicas: () => number;
+  /**
+   * Seconds a finished Job (and its pod's logs) stays before Kubernetes deletes it.
+   * @default 3600
+   */
+  readonly ttlSecondsAfterFinished?: number;
+}
+
+/** Name of the Job-template ConfigMap of a direct pool. */
+export function jobTemplateConfigMapName(pool: string): string {
+  return `agent-${pool}-job`;
+}
+
+/** The Job template (as a ConfigMap) of one direct pool. */
+export class DirectPool extends Construct {
+  readonly configMapName: string;
+  readonly ttlSecondsAfterFinished: number;
+  /** The Job the API creates per task. */
+  readonly job: IJob;
+
+  constructor(scope: Construct, id: string, props: DirectPoolProps) {
+    super(scope, id);
+    const { config: c, pool: p } = props;
+    this.configMapName = jobTemplateConfigMapName(p.name);
+    this.ttlSecondsAfterFinished = props.ttlSecondsAfterFinished ?? 3600;
+    const namespace = c.namespaces.ci;
+    const labels = agentLabels(p.name);
+    this.job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { generateName: `agent-${p.name}-`, namespace, labels },
+      spec: {
+        parallelism: 1,
+        completions: 1,
+        backoffLimit: 0,
+        activeDeadlineSeconds: durationSeconds(p.timeout),
+        ttlSecondsAfterFinished: this.ttlSecondsAfterFinished,
+        template: agentPodTemplate({ config: c, pool: p, cacheClaims: props.cacheClaims, restartPolicy: 'Never', terminationGracePeriodSeconds: 60 }),
+      },
+    };
+    const job = this.job;
+    new kplus.ConfigMap(this, 'Resource', {
+      metadata: { name: this.configMapName, namespace, labels },
+      data: {
+        'job.yaml': stringify(job, { lineWidth: 0 }),
+        'pool.yaml': Lazy.any({ produce: () => stringify({ pool: p.name, stream: p.stream, group: p.group, maxConcurrentJobs: props.maxReplicas() }) }),
+      },
+    });
+  }
+}

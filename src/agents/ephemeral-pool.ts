@@ -1,0 +1,85 @@
+/**
+ * Ephemeral pool: a KEDA ScaledJob starts one Job (one agent pod, one build) per queued entry and
+ * scales to zero.
+ *
+ * - Scales on the consumer group's **lag** (entries not yet delivered to any agent), `lagCount: "1"`:
+ *   one entry, one Job. A started agent takes its entry off the lag at once (XREADGROUP), so lag never
+ *   counts running builds.
+ * - `accurate` strategy: new Jobs = lag − Jobs not yet running (capped by maxReplicaCount − running),
+ *   the right arithmetic for a queue that excludes in-flight work. `pendingPodConditions` makes a Job
+ *   count as "not yet running" until its pod is scheduled and ready, so a queued job never starts twice.
+ * - `rollout.strategy: gradual`: a changed ScaledJob (any GitOps commit touching it) leaves running
+ *   Jobs alone instead of deleting them.
+ * @see https://keda.sh/docs/2.20/reference/scaledjob-spec/
+ */
+import { Lazy } from 'cdk8s';
+import { Construct } from 'constructs';
+import type { IScaledJob } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledJob';
+import type { AgentPoolConfig, RaibidConfig } from '../config/resolve.js';
+import { durationSeconds } from '../config/quantity.js';
+import { manifest } from '../gitops/component.js';
+import { agentLabels, agentPodTemplate } from './agent-pod.js';
+import { redisStreamsTrigger } from './redis-trigger.js';
+
+export interface EphemeralPoolProps {
+  readonly config: RaibidConfig;
+  readonly pool: AgentPoolConfig;
+  readonly cacheClaims: { readonly cargo: string; readonly sccache: string };
+  /** The planned maxReplicaCount, read when the object is rendered (after the capacity plan). */
+  readonly maxReplicas: () => number;
+  /**
+   * Finished Jobs kept for their logs.
+   * @default 5 successful, 10 failed
+   */
+  readonly successfulJobsHistoryLimit?: number;
+  readonly failedJobsHistoryLimit?: number;
+  /**
+   * Pod conditions that must all be True before a Job stops counting as pending.
+   * @default ['PodScheduled', 'Ready']
+   */
+  readonly pendingPodConditions?: readonly string[];
+}
+
+/** The ScaledJob of one ephemeral pool. */
+export class EphemeralPool extends Construct {
+  readonly name: string;
+  readonly activeDeadlineSeconds: number;
+  readonly pollingInterval: number;
+  readonly successfulJobsHistoryLimit: number;
+  readonly failedJobsHistoryLimit: number;
+  readonly pendingPodConditions: readonly string[];
+
+  constructor(scope: Construct, id: string, props: EphemeralPoolProps) {
+    super(scope, id);
+    const { config: c, pool: p } = props;
+    this.name = `agent-${p.name}`;
+    this.activeDeadlineSeconds = durationSeconds(p.timeout);
+    this.pollingInterval = p.pollingInterval;
+    this.successfulJobsHistoryLimit = props.successfulJobsHistoryLimit ?? 5;
+    this.failedJobsHistoryLimit = props.failedJobsHistoryLimit ?? 10;
+    this.pendingPodConditions = props.pendingPodConditions ?? ['PodScheduled', 'Ready'];
+
+    manifest<IScaledJob>(this, 'Resource', {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledJob',
+      metadata: { name: this.name, namespace: c.namespaces.ci, labels: agentLabels(p.name) },
+      spec: {
+        jobTargetRef: {
+          parallelism: 1,
+          completions: 1,
+          backoffLimit: 0,
+          activeDeadlineSeconds: this.activeDeadlineSeconds,
+          template: agentPodTemplate({ config: c, pool: p, cacheClaims: props.cacheClaims, restartPolicy: 'Never', terminationGracePeriodSeconds: 60 }),
+        },
+        pollingInterval: this.pollingInterval,
+        successfulJobsHistoryLimit: this.successfulJobsHistoryLimit,
+        failedJobsHistoryLimit: this.failedJobsHistoryLimit,
+        minReplicaCount: 0,
+        maxReplicaCount: Lazy.any({ produce: () => props.maxReplicas() }),
+        rollout: { strategy: 'gradual' },
+        scalingStrategy: { strategy: 'accurate', pendingPodConditions: [...this.pendingPodConditions] },
+        triggers: [redisStreamsTrigger(c, p, 'lag', { lagCount: 1, activationLagCount: p.activationLagCount })],
+      },
+    });
+  }
+}

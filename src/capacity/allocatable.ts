@@ -1,0 +1,54 @@
+/**
+ * What the node gives to pods: capacity minus the kubelet's reservations. The same numbers feed the
+ * k3s kubelet flags written by bootstrap (`kubeletArgs`) and the capacity planner
+ * (`nodeAllocatable`), so the plan can never assume more room than the kubelet hands out.
+ * @see https://kubernetes.io/docs/tasks/administer-cluster/reserve-compute-resources/
+ */
+import type { RaibidConfig } from '../config/resolve.js';
+import { bytes, cpuMillis, formatBytes, formatCpu } from '../config/quantity.js';
+
+/**
+ * Hard-eviction thresholds other than memory. Setting `eviction-hard` at all replaces the kubelet's
+ * defaults, so the disk signals are restated with their upstream default values.
+ */
+export const DISK_EVICTION_DEFAULTS = 'nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%';
+
+/** The kubelet reservations of a config, as normalised quantities. */
+export interface KubeletReservations {
+  readonly systemReserved: { readonly cpu: string; readonly memory: string };
+  readonly kubeReserved: { readonly cpu: string; readonly memory: string };
+  /** `memory.available` hard-eviction threshold. */
+  readonly evictionHardMemory: string;
+}
+
+/** Reservations from `node.systemReserved`, `node.kubeReserved` and `node.evictionHard`. */
+export function kubeletReservations(c: RaibidConfig): KubeletReservations {
+  const n = c.node;
+  const norm = (r: { cpu: string | number; memory: string }) => ({ cpu: formatCpu(cpuMillis(r.cpu)), memory: formatBytes(bytes(r.memory)) });
+  return { systemReserved: norm(n.systemReserved), kubeReserved: norm(n.kubeReserved), evictionHardMemory: formatBytes(bytes(n.evictionHard)) };
+}
+
+/** The k3s `kubelet-arg` entries bootstrap writes into /etc/rancher/k3s/config.yaml. */
+export function kubeletArgs(c: RaibidConfig): string[] {
+  const r = kubeletReservations(c);
+  return [
+    `system-reserved=cpu=${r.systemReserved.cpu},memory=${r.systemReserved.memory}`,
+    `kube-reserved=cpu=${r.kubeReserved.cpu},memory=${r.kubeReserved.memory}`,
+    `eviction-hard=memory.available<${r.evictionHardMemory},${DISK_EVICTION_DEFAULTS}`,
+  ];
+}
+
+/** CPU (millicores) and memory (bytes) the scheduler may place pods on. */
+export interface Allocatable {
+  readonly cpuMillis: number;
+  readonly memoryBytes: number;
+}
+
+/** node capacity − system-reserved − kube-reserved (− the memory eviction threshold, for memory). */
+export function nodeAllocatable(c: RaibidConfig): Allocatable {
+  const n = c.node;
+  return {
+    cpuMillis: n.cpu * 1000 - cpuMillis(n.systemReserved.cpu) - cpuMillis(n.kubeReserved.cpu),
+    memoryBytes: bytes(n.memory) - bytes(n.systemReserved.memory) - bytes(n.kubeReserved.memory) - bytes(n.evictionHard),
+  };
+}

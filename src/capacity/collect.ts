@@ -1,0 +1,20 @@
+/**
+ * Reads the platform's requests off a built cdk8s app: every API object except those labelled as
+ * part of an agent pool (their size is what the planner decides, so they are never resolved here).
+ */
+import { ApiObject, Chart } from 'cdk8s';
+import type { IConstruct } from 'constructs';
+import { objectRequestLines, type RequestLine } from './requests.js';
+
+/** Label on every object of an agent pool (value: the pool name); the planner skips them. */
+export const AGENT_POOL_LABEL = 'raibid-ci.dev/agent-pool';
+
+/** Request lines of every non-pool object under `root` (usually the App), in construct order. */
+export function platformRequestLines(root: IConstruct): RequestLine[] {
+  const lines: RequestLine[] = [];
+  for (const c of root.node.findAll()) {
+    if (!ApiObject.isApiObject(c) || c.metadata.getLabel(AGENT_POOL_LABEL) !== undefined) continue;
+    lines.push(...objectRequestLines(Chart.of(c).node.id, c.toJson()));
+  }
+  return lines;
+}

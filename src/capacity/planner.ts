@@ -1,0 +1,163 @@
+/**
+ * The capacity planner: how many agents each pool may run so that the node is never oversubscribed.
+ *
+ *   allocatable = node − system-reserved − kube-reserved (− eviction threshold, memory)
+ *   budget      = platform requests + Σ pools maxReplicas × (CPU, memory request of one pod)
+ *
+ * A pool's unit is a pod: one agent for ephemeral and direct pools, one worker with `slots` jobs for
+ * pooled pools. Pools with a number keep it; the budget must still fit.
+ *
+ * `maxReplicas: auto` rule (deterministic): the room left after the platform and the fixed pools is
+ * split into equal shares, one per auto pool; each takes as many pods as fit its share in both CPU
+ * and memory; then the leftover is handed out one pod at a time, round-robin in pool order, while a
+ * pod still fits. Every auto pool must get at least max(1, minReplicas) pods.
+ *
+ * Burst: a pool whose cpuLimit exceeds its request can run fewer agents at full speed. "At full
+ * burst" counts how many of its pods fit at their CPU limit in what the platform and the other pools
+ * (at their planned maximum) leave free.
+ */
+import type { RaibidConfig } from '../config/resolve.js';
+import { bytes, cpuMillis } from '../config/quantity.js';
+import type { Allocatable } from './allocatable.js';
+import type { RequestLine } from './requests.js';
+
+/** Largest number `auto` may pick (the schema's maxReplicas bound). */
+export const AUTO_MAX_REPLICAS = 1000;
+
+/** What one pool asks of the node. */
+export interface PoolDemand {
+  readonly name: string;
+  /** Config path, e.g. `agents.pools[0]`. */
+  readonly path: string;
+  readonly mode: 'ephemeral' | 'pooled' | 'direct';
+  readonly maxReplicas: number | 'auto';
+  readonly minReplicas: number;
+  /** Concurrent jobs per pod. */
+  readonly slots: number;
+  /** Requests and CPU limit of one pod. */
+  readonly cpuMillis: number;
+  readonly cpuLimitMillis: number;
+  readonly memoryBytes: number;
+}
+
+/** A pool with its planned size. */
+export interface PlannedPool extends PoolDemand {
+  /** Planned maxReplicaCount (pods). */
+  readonly replicas: number;
+  /** replicas × slots. */
+  readonly concurrentJobs: number;
+  /** Pods that can run at their CPU limit at the same time (= replicas when the pool does not burst). */
+  readonly burstReplicas: number;
+}
+
+/** The outcome of planning; `problems` is empty exactly when the plan fits. */
+export interface CapacityPlan {
+  readonly allocatable: Allocatable;
+  readonly platform: readonly RequestLine[];
+  readonly platformTotal: Allocatable;
+  readonly pools: readonly PlannedPool[];
+  /** Platform + pools at their planned maximum. */
+  readonly total: Allocatable;
+  /** allocatable − total (negative when over budget). */
+  readonly free: Allocatable;
+  readonly problems: readonly string[];
+  readonly fits: boolean;
+}
+
+export interface PlanInput {
+  readonly allocatable: Allocatable;
+  readonly platform: readonly RequestLine[];
+  readonly pools: readonly PoolDemand[];
+}
+
+/** The pools of a config as demands. */
+export function poolDemands(c: RaibidConfig): PoolDemand[] {
+  return c.agents.pools.map((p, i) => ({
+    name: p.name,
+    path: `agents.pools[${i}]`,
+    mode: p.mode,
+    maxReplicas: p.maxReplicas,
+    minReplicas: p.minReplicas,
+    slots: p.slots,
+    cpuMillis: cpuMillis(p.cpu),
+    cpuLimitMillis: cpuMillis(p.cpuLimit),
+    memoryBytes: bytes(p.memory),
+  }));
+}
+
+const sumLines = (lines: readonly RequestLine[]): Allocatable => ({
+  cpuMillis: lines.reduce((a, l) => a + l.count * l.cpuMillis, 0),
+  memoryBytes: lines.reduce((a, l) => a + l.count * l.memoryBytes, 0),
+});
+
+/** Splits the room left among the auto pools (see the rule in the file comment). */
+function sizeAutoPools(room: Allocatable, auto: readonly PoolDemand[]): number[] {
+  if (auto.length === 0) return [];
+  const share = { cpuMillis: Math.max(0, Math.floor(room.cpuMillis / auto.length)), memoryBytes: Math.max(0, Math.floor(room.memoryBytes / auto.length)) };
+  const fit = (p: PoolDemand, r: Allocatable) => Math.min(Math.floor(r.cpuMillis / p.cpuMillis), Math.floor(r.memoryBytes / p.memoryBytes));
+  const n = auto.map((p) => Math.max(0, Math.min(AUTO_MAX_REPLICAS, fit(p, share))));
+  let left = {
+    cpuMillis: room.cpuMillis - auto.reduce((a, p, i) => a + n[i] * p.cpuMillis, 0),
+    memoryBytes: room.memoryBytes - auto.reduce((a, p, i) => a + n[i] * p.memoryBytes, 0),
+  };
+  for (let progress = true; progress; ) {
+    progress = false;
+    auto.forEach((p, i) => {
+      if (n[i] < AUTO_MAX_REPLICAS && p.cpuMillis <= left.cpuMillis && p.memoryBytes <= left.memoryBytes) {
+        n[i] += 1;
+        left = { cpuMillis: left.cpuMillis - p.cpuMillis, memoryBytes: left.memoryBytes - p.memoryBytes };
+        progress = true;
+      }
+    });
+  }
+  return n;
+}
+
+/** Plans every pool. Pure and deterministic; never throws (see `problems`). */
+export function planCapacity(input: PlanInput): CapacityPlan {
+  const { allocatable } = input;
+  const platformTotal = sumLines(input.platform);
+  const fixed = input.pools.filter((p) => p.maxReplicas !== 'auto');
+  const fixedTotal = {
+    cpuMillis: fixed.reduce((a, p) => a + (p.maxReplicas as number) * p.cpuMillis, 0),
+    memoryBytes: fixed.reduce((a, p) => a + (p.maxReplicas as number) * p.memoryBytes, 0),
+  };
+  const room = { cpuMillis: allocatable.cpuMillis - platformTotal.cpuMillis - fixedTotal.cpuMillis, memoryBytes: allocatable.memoryBytes - platformTotal.memoryBytes - fixedTotal.memoryBytes };
+  const auto = input.pools.filter((p) => p.maxReplicas === 'auto');
+  const autoSizes = sizeAutoPools(room, auto);
+
+  const replicas = input.pools.map((p) => (p.maxReplicas === 'auto' ? autoSizes[auto.indexOf(p)] : p.maxReplicas));
+  const poolTotal = {
+    cpuMillis: input.pools.reduce((a, p, i) => a + replicas[i] * p.cpuMillis, 0),
+    memoryBytes: input.pools.reduce((a, p, i) => a + replicas[i] * p.memoryBytes, 0),
+  };
+  const total = { cpuMillis: platformTotal.cpuMillis + poolTotal.cpuMillis, memoryBytes: platformTotal.memoryBytes + poolTotal.memoryBytes };
+  const free = { cpuMillis: allocatable.cpuMillis - total.cpuMillis, memoryBytes: allocatable.memoryBytes - total.memoryBytes };
+
+  const pools: PlannedPool[] = input.pools.map((p, i) => {
+    const othersCpu = platformTotal.cpuMillis + poolTotal.cpuMillis - replicas[i] * p.cpuMillis;
+    const burstReplicas = Math.max(0, Math.min(replicas[i], Math.floor((allocatable.cpuMillis - othersCpu) / p.cpuLimitMillis)));
+    return { ...p, replicas: replicas[i], concurrentJobs: replicas[i] * p.slots, burstReplicas };
+  });
+
+  const problems: string[] = [];
+  if (free.cpuMillis < 0) problems.push(`CPU requests (${cores(total.cpuMillis)}) exceed the node's allocatable CPU (${cores(allocatable.cpuMillis)}) by ${cores(-free.cpuMillis)}`);
+  if (free.memoryBytes < 0) problems.push(`memory requests (${gibs(total.memoryBytes)}) exceed the node's allocatable memory (${gibs(allocatable.memoryBytes)}) by ${gibs(-free.memoryBytes)}`);
+  for (const p of pools) {
+    const least = Math.max(1, p.minReplicas);
+    if (p.maxReplicas === 'auto' && p.replicas < least) {
+      problems.push(`${p.path}.maxReplicas: "auto" leaves room for ${p.replicas} pod${p.replicas === 1 ? '' : 's'} of pool ${p.name} (${cores(p.cpuMillis)} CPU, ${gibs(p.memoryBytes)} each), at least ${least} needed`);
+    }
+  }
+  return { allocatable, platform: input.platform, platformTotal, pools, total, free, problems, fits: problems.length === 0 };
+}
+
+/** Millicores as cores for messages: 17850 → "17.85". */
+export function cores(millis: number): string {
+  return String(Math.round(millis) / 1000);
+}
+
+/** Bytes as GiB for messages: "4 GiB", "121.51 GiB". */
+export function gibs(n: number): string {
+  return `${Math.round((n / 2 ** 30) * 100) / 100} GiB`;
+}

@@ -1,0 +1,122 @@
+/**
+ * The platform's share of the node: CPU and memory requests of every pod the synthesized stack runs,
+ * read from the objects themselves (pod templates, and the values of Helm releases), plus the pods
+ * bootstrap and k3s run outside the Flux tree.
+ *
+ * Counting rules (deliberately conservative):
+ * - a pod requests max(sum of containers + sidecars, largest init container), per resource;
+ * - Deployments and StatefulSets count `spec.replicas` (1 when unset), DaemonSets once (one node);
+ * - Jobs count `spec.parallelism` (1 when unset); CronJobs count one run, as if it overlapped builds;
+ * - a HelmRelease counts every `requests` block in its values; a chart with none must be known here.
+ */
+import { bytes, cpuMillis } from '../config/quantity.js';
+
+/** One row of the budget: `count` pods that each request `cpuMillis` and `memoryBytes`. */
+export interface RequestLine {
+  /** Component (chart folder) or origin, e.g. `gitea`, `bootstrap`. */
+  readonly source: string;
+  /** What runs, e.g. `Deployment infrastructure/gitea`. */
+  readonly name: string;
+  readonly count: number;
+  readonly cpuMillis: number;
+  readonly memoryBytes: number;
+}
+
+/** The Flux controllers bootstrap installs (source, kustomize, helm, notification), upstream requests. */
+export const FLUX_CONTROLLERS: RequestLine = { source: 'bootstrap', name: 'Flux controllers (source, kustomize, helm, notification)', count: 4, cpuMillis: 100, memoryBytes: 64 * 2 ** 20 };
+
+/** k3s's packaged add-ons with requests: CoreDNS and metrics-server (100m / 70Mi each upstream). */
+export const K3S_ADDONS: RequestLine = { source: 'k3s', name: 'k3s add-ons (CoreDNS, metrics-server)', count: 2, cpuMillis: 100, memoryBytes: 70 * 2 ** 20 };
+
+/** Lines outside the Flux tree that every plan includes. */
+export const FIXED_LINES: readonly RequestLine[] = [FLUX_CONTROLLERS, K3S_ADDONS];
+
+/** Charts whose values may leave resources to the chart's defaults: their default pods. */
+export const CHART_DEFAULTS: Readonly<Record<string, readonly { name: string; cpuMillis: number; memoryBytes: number }[]>> = {
+  // kedacore/keda values.yaml: resources.{operator,metricServer,webhooks}.requests = 100m / 100Mi.
+  keda: [
+    { name: 'operator', cpuMillis: 100, memoryBytes: 100 * 2 ** 20 },
+    { name: 'metrics server', cpuMillis: 100, memoryBytes: 100 * 2 ** 20 },
+    { name: 'admission webhooks', cpuMillis: 100, memoryBytes: 100 * 2 ** 20 },
+  ],
+};
+
+type Json = Record<string, any>;
+
+interface Requests {
+  cpuMillis: number;
+  memoryBytes: number;
+}
+
+function containerRequests(c: Json): Requests {
+  const r = c?.resources?.requests ?? {};
+  return { cpuMillis: r.cpu === undefined ? 0 : cpuMillis(r.cpu), memoryBytes: r.memory === undefined ? 0 : bytes(r.memory) };
+}
+
+/** Effective requests of one pod spec, as the scheduler computes them. */
+export function podRequests(spec: Json): Requests {
+  const sum = (list: Json[]) => list.map(containerRequests).reduce((a, b) => ({ cpuMillis: a.cpuMillis + b.cpuMillis, memoryBytes: a.memoryBytes + b.memoryBytes }), { cpuMillis: 0, memoryBytes: 0 });
+  const inits: Json[] = spec.initContainers ?? [];
+  const sidecars = inits.filter((c) => c.restartPolicy === 'Always');
+  const running = sum([...(spec.containers ?? []), ...sidecars]);
+  const plainInits = inits.filter((c) => c.restartPolicy !== 'Always').map(containerRequests);
+  return {
+    cpuMillis: Math.max(running.cpuMillis, ...plainInits.map((r) => r.cpuMillis)),
+    memoryBytes: Math.max(running.memoryBytes, ...plainInits.map((r) => r.memoryBytes)),
+  };
+}
+
+/** Every `{requests: {cpu?, memory?}}` block inside Helm values, with its path. */
+function valueRequests(values: unknown, path: string[] = []): { path: string; requests: Requests }[] {
+  if (!values || typeof values !== 'object' || Array.isArray(values)) return [];
+  const v = values as Json;
+  const out: { path: string; requests: Requests }[] = [];
+  const req = v.requests;
+  if (req && typeof req === 'object' && (req.cpu !== undefined || req.memory !== undefined)) {
+    out.push({ path: path.join('.') || 'requests', requests: containerRequests({ resources: { requests: req } }) });
+  }
+  for (const [k, child] of Object.entries(v)) if (k !== 'requests') out.push(...valueRequests(child, [...path, k]));
+  return out;
+}
+
+function workloadLine(source: string, o: Json, count: number, spec: Json | undefined): RequestLine[] {
+  if (!spec) return [];
+  const r = podRequests(spec);
+  return [{ source, name: `${o.kind} ${o.metadata?.namespace ?? '-'}/${o.metadata?.name}`, count, ...r }];
+}
+
+/** Request lines of one synthesized object (none for objects that run no pods). */
+export function objectRequestLines(source: string, o: Json): RequestLine[] {
+  switch (o.kind) {
+    case 'Deployment':
+    case 'StatefulSet':
+    case 'ReplicaSet':
+      return workloadLine(source, o, o.spec?.replicas ?? 1, o.spec?.template?.spec);
+    case 'DaemonSet':
+      return workloadLine(source, o, 1, o.spec?.template?.spec);
+    case 'Job':
+      return workloadLine(source, o, o.spec?.parallelism ?? 1, o.spec?.template?.spec);
+    case 'CronJob':
+      return workloadLine(source, o, o.spec?.jobTemplate?.spec?.parallelism ?? 1, o.spec?.jobTemplate?.spec?.template?.spec);
+    case 'Pod':
+      return workloadLine(source, o, 1, o.spec);
+    case 'HelmRelease':
+      return helmReleaseLines(source, o);
+    default:
+      return [];
+  }
+}
+
+function helmReleaseLines(source: string, o: Json): RequestLine[] {
+  const chart: string = o.spec?.chart?.spec?.chart ?? o.spec?.chartRef?.name ?? '?';
+  const release = `HelmRelease ${o.metadata?.namespace ?? '-'}/${o.metadata?.name}`;
+  const found = valueRequests(o.spec?.values);
+  if (found.length > 0) return found.map((f) => ({ source, name: `${release} (${f.path})`, count: 1, ...f.requests }));
+  const defaults = CHART_DEFAULTS[chart];
+  if (!defaults) {
+    throw new Error(
+      `capacity: cannot count the pods of ${release} (chart ${JSON.stringify(chart)}): its values set no resources.requests and the chart's defaults are not in src/capacity/requests.ts CHART_DEFAULTS; set requests in its values or add the chart there`,
+    );
+  }
+  return defaults.map((d) => ({ source, name: `${release} (${d.name}, chart default)`, count: 1, cpuMillis: d.cpuMillis, memoryBytes: d.memoryBytes }));
+}
