@@ -1,0 +1,220 @@
+import { App } from 'cdk8s';
+import { describe, expect, it } from 'vitest';
+import { BuildCache, pruneScript } from '../src/agents/build-cache.js';
+import { Agents } from '../src/agents/agents.js';
+import { buildApp } from '../src/app.js';
+import { findObject, objectsUnder, podSpecOf, config } from './helpers.js';
+
+const objs = objectsUnder('apps/agents/');
+const scaledJob = findObject(objs, 'ScaledJob', 'agent-rust', 'ci');
+const pod = podSpecOf(scaledJob);
+const agent = pod.containers[0];
+const env = (name: string) => agent.env.find((e: { name: string }) => e.name === name);
+
+describe('ephemeral pool (default rust pool): KEDA ScaledJob', () => {
+  it('is one ScaledJob in the ci namespace named after the pool', () => {
+    expect(objs.filter((o) => o.kind === 'ScaledJob').map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(['ci/agent-rust']);
+  });
+
+  it('scales on the consumer group lag, one job per entry', () => {
+    expect(scaledJob.spec.triggers).toEqual([
+      {
+        type: 'redis-streams',
+        name: 'lag',
+        metadata: { address: 'redis.infrastructure.svc.cluster.local:6379', stream: 'ci-jobs', consumerGroup: 'ci-workers', lagCount: '1', activationLagCount: '0' },
+        authenticationRef: { name: 'redis-keda' },
+      },
+    ]);
+  });
+
+  it('never uses pendingEntriesCount or streamLength on an ephemeral pool', () => {
+    expect(Object.keys(scaledJob.spec.triggers[0].metadata)).not.toContain('pendingEntriesCount');
+    expect(Object.keys(scaledJob.spec.triggers[0].metadata)).not.toContain('streamLength');
+  });
+
+  it('keeps every trigger metadata value a string and no credential in it', () => {
+    for (const v of Object.values(scaledJob.spec.triggers[0].metadata)) expect(typeof v).toBe('string');
+    expect(Object.keys(scaledJob.spec.triggers[0].metadata).filter((k) => /user|pass/i.test(k))).toEqual([]);
+  });
+
+  it('uses the accurate strategy with pendingPodConditions', () => {
+    expect(scaledJob.spec.scalingStrategy).toEqual({ strategy: 'accurate', pendingPodConditions: ['PodScheduled', 'Ready'] });
+  });
+
+  it('rolls out gradually so GitOps changes never kill running builds', () => {
+    expect(scaledJob.spec.rollout).toEqual({ strategy: 'gradual' });
+  });
+
+  it('runs each job once: restartPolicy Never, backoffLimit 0, one pod', () => {
+    expect(pod.restartPolicy).toBe('Never');
+    expect(scaledJob.spec.jobTargetRef).toMatchObject({ backoffLimit: 0, parallelism: 1, completions: 1 });
+  });
+
+  it('stops a build at the pool timeout (default 30 min)', () => {
+    expect(scaledJob.spec.jobTargetRef.activeDeadlineSeconds).toBe(1800);
+    expect(env('JOB_TIMEOUT_SECONDS').value).toBe('1800');
+  });
+
+  it('keeps a bounded job history', () => {
+    expect([scaledJob.spec.successfulJobsHistoryLimit, scaledJob.spec.failedJobsHistoryLimit]).toEqual([5, 10]);
+  });
+
+  it('polls every 5 seconds and scales from zero', () => {
+    expect([scaledJob.spec.pollingInterval, scaledJob.spec.minReplicaCount]).toEqual([5, 0]);
+  });
+
+  it('takes maxReplicaCount from the config when it is a number', () => {
+    const sj = findObject(objectsUnder('apps/agents/', 'agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      maxReplicas: 3\n      timeout: 45m\n      pollingInterval: 10\n      activationLagCount: 2\n'), 'ScaledJob', 'agent-rust');
+    expect(sj.spec.maxReplicaCount).toBe(3);
+    expect(sj.spec.jobTargetRef.activeDeadlineSeconds).toBe(2700);
+    expect(sj.spec.pollingInterval).toBe(10);
+    expect(sj.spec.triggers[0].metadata.activationLagCount).toBe('2');
+  });
+
+  it('takes maxReplicaCount from the capacity plan when auto (≥ 7 on the DGX Spark)', () => {
+    expect(scaledJob.spec.maxReplicaCount).toBeGreaterThanOrEqual(7);
+  });
+});
+
+describe('Redis credentials for KEDA', () => {
+  it('come from a TriggerAuthentication with secretTargetRef username/password', () => {
+    expect(findObject(objs, 'TriggerAuthentication', 'redis-keda', 'ci').spec).toEqual({
+      secretTargetRef: [
+        { parameter: 'username', name: 'redis-keda', key: 'username' },
+        { parameter: 'password', name: 'redis-keda', key: 'password' },
+      ],
+    });
+  });
+});
+
+describe('every agent pod', () => {
+  it('runs non-root with no privilege escalation, all capabilities dropped and seccomp RuntimeDefault', () => {
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(agent.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+  });
+
+  it('has no API token and a dedicated ServiceAccount', () => {
+    expect(pod.serviceAccountName).toBe('raibid-agent');
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(findObject(objs, 'ServiceAccount', 'raibid-agent', 'ci').automountServiceAccountToken).toBe(false);
+  });
+
+  it('requests the pool resources (2 CPU, 4 GiB) with limits', () => {
+    expect(agent.resources).toEqual({ requests: { cpu: '2', memory: '4Gi' }, limits: { cpu: '2', memory: '4Gi' } });
+  });
+
+  it('uses the image from the in-cluster registry', () => {
+    expect(agent.image).toBe('gitea.dgx.local/raibid/agent-rust:0.1.0');
+  });
+
+  it('gets Redis URL, stream, group and a consumer name per pod', () => {
+    expect(env('REDIS_URL').value).toBe('redis://redis.infrastructure.svc.cluster.local:6379');
+    expect(env('REDIS_STREAM').value).toBe('ci-jobs');
+    expect(env('REDIS_GROUP').value).toBe('ci-workers');
+    expect(env('REDIS_CONSUMER').valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+  });
+
+  it('gets secrets only by reference', () => {
+    expect(env('REDIS_USERNAME').valueFrom).toEqual({ secretKeyRef: { name: 'redis-agent', key: 'username' } });
+    expect(env('REDIS_PASSWORD').valueFrom).toEqual({ secretKeyRef: { name: 'redis-agent', key: 'password' } });
+    expect(env('GITEA_TOKEN').valueFrom).toEqual({ secretKeyRef: { name: 'gitea-agent-token', key: 'token' } });
+  });
+
+  it('gets the Gitea URL and the BuildKit address with per-architecture registry cache refs', () => {
+    expect(env('GITEA_URL').value).toBe('http://gitea-http.infrastructure.svc.cluster.local:3000');
+    expect(env('BUILDKIT_HOST').value).toBe('tcp://buildkitd.buildkit.svc.cluster.local:1234');
+    expect(env('BUILDKIT_CACHE_EXPORT').value).toBe('type=registry,ref={image}:buildcache-arm64,mode=max,image-manifest=true,oci-mediatypes=true,registry.insecure=true');
+  });
+
+  it('mounts the build caches', () => {
+    expect(agent.volumeMounts).toEqual(expect.arrayContaining([{ name: 'cargo', mountPath: '/cache/cargo' }, { name: 'sccache', mountPath: '/cache/sccache' }]));
+    expect(pod.volumes).toEqual(expect.arrayContaining([{ name: 'cargo', persistentVolumeClaim: { claimName: 'agent-rust-cargo' } }, { name: 'sccache', persistentVolumeClaim: { claimName: 'agent-rust-sccache' } }]));
+    expect(env('CARGO_HOME').value).toBe('/cache/cargo');
+    expect(env('SCCACHE_DIR').value).toBe('/cache/sccache');
+  });
+
+  it('leaves BuildKit out when it is disabled', () => {
+    const p = podSpecOf(findObject(objectsUnder('apps/agents/', 'buildkit:\n  enabled: false\n'), 'ScaledJob', 'agent-rust'));
+    expect(p.containers[0].env.map((e: { name: string }) => e.name)).not.toContain('BUILDKIT_HOST');
+  });
+});
+
+describe('build caches', () => {
+  const pvc = (name: string) => findObject(objs, 'PersistentVolumeClaim', name, 'ci');
+
+  it('are two PVCs per pool sized from the config (50 GiB in all by default)', () => {
+    expect(pvc('agent-rust-cargo').spec.resources.requests.storage).toBe('20Gi');
+    expect(pvc('agent-rust-sccache').spec.resources.requests.storage).toBe('30Gi');
+  });
+
+  it('use the cache storage class and are never pruned by Flux', () => {
+    for (const name of ['agent-rust-cargo', 'agent-rust-sccache']) {
+      expect(pvc(name).spec.storageClassName).toBe('local-path');
+      expect(pvc(name).metadata.annotations).toEqual({ 'kustomize.toolkit.fluxcd.io/prune': 'disabled' });
+    }
+  });
+
+  it('are pruned daily of entries unused for 7 days', () => {
+    const cron = findObject(objs, 'CronJob', 'agent-rust-cache-prune', 'ci');
+    expect(cron.spec.schedule).toBe('0 3 * * *');
+    expect(cron.spec.concurrencyPolicy).toBe('Forbid');
+    const c = podSpecOf(cron).containers[0];
+    expect(c.image).toBe('docker.io/library/busybox:1.37.0');
+    expect(c.command[2]).toContain('find /cache/cargo -mindepth 1 -type f -amin +10080 -delete');
+    expect(c.command[2]).toContain('find /cache/sccache -mindepth 1 -type f -amin +10080 -delete');
+  });
+
+  it('follow cacheMaxAge and the prune schedule', () => {
+    const cron = findObject(objectsUnder('apps/agents/', 'agents:\n  cacheMaxAge: 36h\n  cachePruneSchedule: "30 4 * * 0"\n'), 'CronJob', 'agent-rust-cache-prune');
+    expect(cron.spec.schedule).toBe('30 4 * * 0');
+    expect(podSpecOf(cron).containers[0].command[2]).toContain('-amin +2160');
+  });
+
+  it('prune with a script that removes old files, then empty folders', () => {
+    expect(pruneScript(60, ['/a'])).toBe('find /a -mindepth 1 -type f -amin +60 -delete && find /a -mindepth 1 -type d -empty -delete\necho "pruned entries unused for more than 60 minutes"');
+  });
+
+  it('fails on a cache size that is not a whole number of GiB', () => {
+    const c = config();
+    const pool = { ...c.agents.pools[0], cache: { cargo: '1500Mi', sccache: '30Gi' } };
+    expect(() => new BuildCache(new App(), 'cache', { config: c, pool, path: 'agents.pools[0]' })).toThrow(`'agents.pools[0].cache.cargo' ("1500Mi") must be a whole number of GiB, at least 1, such as "20Gi"`);
+  });
+});
+
+describe('agents NetworkPolicy', () => {
+  const policy = findObject(objs, 'NetworkPolicy', 'agents', 'ci');
+  const egressTo = (ns: string) => policy.spec.egress.find((e: any) => e.to[0].namespaceSelector?.matchLabels['kubernetes.io/metadata.name'] === ns && e.to[0].podSelector);
+
+  it('selects every agent pod', () => {
+    expect(policy.spec.podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/component': 'agent', 'app.kubernetes.io/part-of': 'raibid-ci' } });
+  });
+
+  it('lets agents reach Redis, Gitea, BuildKit and the internet on the configured ports', () => {
+    const ports = (rule: any) => rule.ports.map((p: any) => p.port);
+    const rules = policy.spec.egress;
+    expect(rules.map(ports)).toEqual([[6379], [3000, 2222], [1234], [443]]);
+    expect(egressTo('infrastructure').to[0].podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'redis', 'app.kubernetes.io/part-of': 'raibid-ci' });
+    expect(rules[2].to[0].namespaceSelector.matchLabels).toEqual({ 'kubernetes.io/metadata.name': 'buildkit' });
+    expect(rules[3].to[0].ipBlock.cidr).toBe('0.0.0.0/0');
+  });
+
+  it('allows no ingress to agents', () => {
+    expect(policy.spec.policyTypes).toEqual(['Egress']);
+  });
+});
+
+describe('the Agents chart', () => {
+  it('is found in the app and exposes its capacity plan', () => {
+    const agents = Agents.find(buildApp(config()));
+    expect(agents?.capacity.fits).toBe(true);
+  });
+
+  it('fails for a pool the plan does not know', () => {
+    const agents = Agents.find(buildApp(config()));
+    expect(() => agents?.maxReplicasOf('nope')).toThrow('capacity: no pool named "nope" in the plan');
+  });
+
+  it('matches the snapshot', () => {
+    expect(objs).toMatchSnapshot();
+  });
+});

@@ -1,0 +1,232 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AUTO_MAX_REPLICAS,
+  CAPACITY_HEADER,
+  CapacityError,
+  FLUX_CONTROLLERS,
+  K3S_ADDONS,
+  budgetTable,
+  capacitySummary,
+  kubeletArgs,
+  kubeletReservations,
+  nodeAllocatable,
+  objectRequestLines,
+  planCapacity,
+  podRequests,
+  poolDemands,
+  type PoolDemand,
+  type RequestLine,
+} from '../src/capacity/index.js';
+import { synthesize } from '../src/synth.js';
+import { config, findObject, objectsUnder, synthFiles } from './helpers.js';
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+const pool = (over: Partial<PoolDemand> = {}): PoolDemand => ({
+  name: 'p',
+  path: 'agents.pools[0]',
+  mode: 'ephemeral',
+  maxReplicas: 'auto',
+  minReplicas: 0,
+  slots: 1,
+  cpuMillis: 2000,
+  cpuLimitMillis: 2000,
+  memoryBytes: 4 * GiB,
+  ...over,
+});
+const line = (cpuMillis: number, memoryBytes: number, count = 1): RequestLine => ({ source: 't', name: 'x', count, cpuMillis, memoryBytes });
+const node = { cpuMillis: 18000, memoryBytes: 120 * GiB };
+
+describe('node allocatable', () => {
+  it('is capacity minus system and kube reservations (and the eviction threshold for memory)', () => {
+    expect(nodeAllocatable(config())).toEqual({ cpuMillis: 18000, memoryBytes: 128 * GiB - 4 * GiB - 2 * GiB - 500 * MiB });
+  });
+
+  it('gives k3s the same reservations as kubelet args', () => {
+    expect(kubeletArgs(config())).toEqual([
+      'system-reserved=cpu=1,memory=4Gi',
+      'kube-reserved=cpu=1,memory=2Gi',
+      'eviction-hard=memory.available<500Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%',
+    ]);
+  });
+
+  it('follows the node section', () => {
+    const c = config('node:\n  cpu: 32\n  memory: 64Gi\n  systemReserved:\n    cpu: 500m\n    memory: 1Gi\n');
+    expect(kubeletReservations(c).systemReserved).toEqual({ cpu: '500m', memory: '1Gi' });
+    expect(nodeAllocatable(c)).toEqual({ cpuMillis: 30500, memoryBytes: 64 * GiB - 1 * GiB - 2 * GiB - 500 * MiB });
+  });
+});
+
+describe('platform requests', () => {
+  it('takes the larger of the containers and the largest init container', () => {
+    const spec = {
+      initContainers: [{ resources: { requests: { cpu: '1', memory: '64Mi' } } }, { restartPolicy: 'Always', resources: { requests: { cpu: '100m', memory: '32Mi' } } }],
+      containers: [{ resources: { requests: { cpu: '250m', memory: '512Mi' } } }, { resources: { requests: { cpu: '50m' } } }],
+    };
+    expect(podRequests(spec)).toEqual({ cpuMillis: 1000, memoryBytes: 544 * MiB });
+  });
+
+  it('counts replicas of Deployments and one run of a CronJob', () => {
+    const tpl = { spec: { containers: [{ resources: { requests: { cpu: '100m', memory: '128Mi' } } }] } };
+    expect(objectRequestLines('c', { kind: 'Deployment', metadata: { name: 'd', namespace: 'n' }, spec: { replicas: 3, template: tpl } })).toEqual([{ source: 'c', name: 'Deployment n/d', count: 3, cpuMillis: 100, memoryBytes: 128 * MiB }]);
+    expect(objectRequestLines('c', { kind: 'CronJob', metadata: { name: 'j', namespace: 'n' }, spec: { jobTemplate: { spec: { template: tpl } } } })[0].count).toBe(1);
+    expect(objectRequestLines('c', { kind: 'ConfigMap', metadata: { name: 'x' } })).toEqual([]);
+  });
+
+  it('reads requests from Helm values, or the chart defaults', () => {
+    const values = { resources: { operator: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } } } };
+    const hr = (v: unknown) => ({ kind: 'HelmRelease', metadata: { name: 'keda', namespace: 'keda' }, spec: { chart: { spec: { chart: 'keda' } }, values: v } });
+    expect(objectRequestLines('keda', hr(values))).toEqual([{ source: 'keda', name: 'HelmRelease keda/keda (resources.operator)', count: 1, cpuMillis: 100, memoryBytes: 128 * MiB }]);
+    expect(objectRequestLines('keda', hr({})).map((l) => l.cpuMillis)).toEqual([100, 100, 100]);
+  });
+
+  it('fails for a Helm release whose pods it cannot count', () => {
+    expect(() => objectRequestLines('x', { kind: 'HelmRelease', metadata: { name: 'x', namespace: 'n' }, spec: { chart: { spec: { chart: 'mystery' } }, values: {} } })).toThrow(
+      'capacity: cannot count the pods of HelmRelease n/x (chart "mystery"): its values set no resources.requests and the chart\'s defaults are not in src/capacity/requests.ts CHART_DEFAULTS; set requests in its values or add the chart there',
+    );
+  });
+
+  it('includes the Flux controllers bootstrap installs as a fixed line', () => {
+    expect(FLUX_CONTROLLERS).toMatchObject({ count: 4, cpuMillis: 100, memoryBytes: 64 * MiB });
+    expect(synthesize(config()).capacity.platform).toContainEqual(FLUX_CONTROLLERS);
+    expect(synthesize(config()).capacity.platform).toContainEqual(K3S_ADDONS);
+  });
+
+  it('counts every non-agent workload of the synthesized tree and no agent pool', () => {
+    const plan = synthesize(config()).capacity;
+    const names = plan.platform.map((l) => l.name);
+    expect(names).toContain('Deployment ci/raibid-api');
+    expect(names).toContain('Deployment buildkit/buildkitd');
+    expect(names).toContain('CronJob ci/agent-rust-cache-prune');
+    expect(names.some((n) => /agent-rust$/.test(n))).toBe(false);
+  });
+});
+
+describe('planCapacity', () => {
+  it('keeps a fixed maxReplicas and reports what is free', () => {
+    const plan = planCapacity({ allocatable: node, platform: [line(1000, GiB)], pools: [pool({ maxReplicas: 4 })] });
+    expect(plan.pools[0].replicas).toBe(4);
+    expect(plan.free).toEqual({ cpuMillis: 9000, memoryBytes: 103 * GiB });
+    expect(plan.fits).toBe(true);
+  });
+
+  it('gives one auto pool the largest number that fits', () => {
+    expect(planCapacity({ allocatable: node, platform: [line(1500, GiB)], pools: [pool()] }).pools[0].replicas).toBe(8);
+  });
+
+  it('limits auto by memory as well as CPU', () => {
+    expect(planCapacity({ allocatable: node, platform: [], pools: [pool({ cpuMillis: 500, memoryBytes: 16 * GiB })] }).pools[0].replicas).toBe(7);
+  });
+
+  it('splits the room fairly between auto pools, then hands out the rest in pool order', () => {
+    const plan = planCapacity({ allocatable: node, platform: [line(1000, GiB)], pools: [pool({ name: 'a' }), pool({ name: 'b', path: 'agents.pools[1]', cpuMillis: 500, memoryBytes: GiB }), pool({ name: 'c', path: 'agents.pools[2]', maxReplicas: 2 })] });
+    // room 13 CPU: shares of 6.5 → a 3 (6), b 13 (6.5); 0.5 left → a cannot, b +1.
+    expect(plan.pools.map((p) => p.replicas)).toEqual([3, 14, 2]);
+    expect(plan.free.cpuMillis).toBe(0);
+  });
+
+  it('caps auto at the schema maximum', () => {
+    expect(planCapacity({ allocatable: { cpuMillis: 10_000_000, memoryBytes: 10_000 * GiB }, platform: [], pools: [pool({ cpuMillis: 100, memoryBytes: MiB })] }).pools[0].replicas).toBe(AUTO_MAX_REPLICAS);
+  });
+
+  it('counts pooled workers per pod and their jobs per slot', () => {
+    const p = planCapacity({ allocatable: node, platform: [], pools: [pool({ mode: 'pooled', slots: 4, maxReplicas: 3 })] }).pools[0];
+    expect([p.replicas, p.concurrentJobs]).toEqual([3, 12]);
+  });
+
+  it('reports how many agents fit at full burst', () => {
+    const plan = planCapacity({ allocatable: node, platform: [line(2000, GiB)], pools: [pool({ cpuLimitMillis: 4000 })] });
+    expect(plan.pools[0].replicas).toBe(8);
+    expect(plan.pools[0].burstReplicas).toBe(4);
+  });
+
+  it('reports every agent at full burst when the pool does not burst', () => {
+    const p = planCapacity({ allocatable: node, platform: [], pools: [pool()] }).pools[0];
+    expect(p.burstReplicas).toBe(p.replicas);
+  });
+
+  it('fails when fixed pools overflow the node', () => {
+    const plan = planCapacity({ allocatable: node, platform: [line(1000, GiB)], pools: [pool({ maxReplicas: 9 })] });
+    expect(plan.fits).toBe(false);
+    expect(plan.problems).toEqual(["CPU requests (19) exceed the node's allocatable CPU (18) by 1"]);
+  });
+
+  it('fails when an auto pool gets no room', () => {
+    const plan = planCapacity({ allocatable: node, platform: [line(17000, GiB)], pools: [pool()] });
+    expect(plan.problems).toEqual(['agents.pools[0].maxReplicas: "auto" leaves room for 0 pods of pool p (2 CPU, 4 GiB each), at least 1 needed']);
+  });
+
+  it('fails when auto leaves fewer pods than minReplicas', () => {
+    const plan = planCapacity({ allocatable: node, platform: [line(12000, GiB)], pools: [pool({ mode: 'pooled', minReplicas: 4 })] });
+    expect(plan.problems).toEqual(['agents.pools[0].maxReplicas: "auto" leaves room for 3 pods of pool p (2 CPU, 4 GiB each), at least 4 needed']);
+  });
+
+  it('is deterministic', () => {
+    const input = { allocatable: node, platform: [line(1000, GiB)], pools: [pool(), pool({ name: 'q', cpuMillis: 700 })] };
+    expect(planCapacity(input)).toEqual(planCapacity(input));
+  });
+
+  it('reads pool demands from the config', () => {
+    expect(poolDemands(config('agents:\n  pools:\n    - name: w\n      mode: pooled\n      slots: 3\n      cpu: 1500m\n      cpuLimit: "3"\n      memory: 2Gi\n'))).toEqual([
+      { name: 'w', path: 'agents.pools[0]', mode: 'pooled', maxReplicas: 'auto', minReplicas: 0, slots: 3, cpuMillis: 1500, cpuLimitMillis: 3000, memoryBytes: 2 * GiB },
+    ]);
+  });
+});
+
+describe('capacity in synth', () => {
+  it('fits at least 7 concurrent 2-CPU agents with the default config', () => {
+    const rust = synthesize(config()).capacity.pools.find((p) => p.name === 'rust');
+    expect(rust?.cpuMillis).toBe(2000);
+    expect(rust?.concurrentJobs).toBeGreaterThanOrEqual(7);
+  });
+
+  it('writes the planned number into the ScaledJob', () => {
+    const plan = synthesize(config()).capacity;
+    expect(findObject(objectsUnder('apps/agents/'), 'ScaledJob', 'agent-rust').spec.maxReplicaCount).toBe(plan.pools[0].replicas);
+  });
+
+  it('writes CAPACITY.md with a generated header and the pool table', () => {
+    const md = synthFiles().get('CAPACITY.md') ?? '';
+    expect(md.startsWith(`${CAPACITY_HEADER}\n`)).toBe(true);
+    expect(CAPACITY_HEADER).toMatch(/^<!-- generated by raibid-ci/);
+    expect(md).toMatch(/\| rust \| ephemeral \| auto \| ([7-9]|\d\d+) \|/);
+    expect(md).toContain('kubelet-arg: system-reserved=cpu=1,memory=4Gi');
+  });
+
+  it('prints a one-line summary', () => {
+    const { summary, capacity } = synthesize(config());
+    expect(summary[1]).toBe(capacitySummary(capacity));
+    expect(summary[1]).toMatch(/^capacity: 18 CPU \/ 121\.51 GiB allocatable, platform [\d.]+ CPU \/ [\d.]+ GiB, agents: rust \d+ × 2 CPU\/4Gi, \d+ at full burst \(2 CPU\); free [\d.]+ CPU \/ [\d.]+ GiB$/);
+  });
+
+  it('reports the burst policy of a bursting pool', () => {
+    const p = synthesize(config('agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      cpuLimit: "4"\n')).capacity.pools[0];
+    expect(p.cpuLimitMillis).toBe(4000);
+    expect(p.burstReplicas).toBeLessThan(p.replicas);
+  });
+
+  it('fails synth on overflow with the budget table in the error', () => {
+    const c = config('agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      maxReplicas: 10\n');
+    let message = '';
+    try {
+      synthesize(c);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toContain('agents: capacity: the stack does not fit the node:');
+    expect(message).toMatch(/CPU requests \([\d.]+\) exceed the node's allocatable CPU \(18\) by [\d.]+/);
+    expect(message).toContain('| pool rust (ephemeral, maxReplicas 10): agents | 10 | 2 | 4Gi | 20 | 40 GiB |');
+    expect(message).toContain('| **Node allocatable** |  |  |  | 18 | 121.51 GiB |');
+  });
+
+  it('raises a CapacityError carrying the plan', () => {
+    const plan = planCapacity({ allocatable: node, platform: [], pools: [pool({ maxReplicas: 10 })] });
+    const err = new CapacityError(plan);
+    expect(err.plan).toBe(plan);
+    expect(err.message).toContain(budgetTable(plan));
+  });
+
+  it('matches the snapshot of the budget table', () => {
+    expect(budgetTable(planCapacity({ allocatable: node, platform: [line(1000, GiB), FLUX_CONTROLLERS], pools: [pool({ name: 'rust' }), pool({ name: 'lint', path: 'agents.pools[1]', mode: 'pooled', slots: 4, maxReplicas: 2, cpuLimitMillis: 4000 })] }))).toMatchSnapshot();
+  });
+});
