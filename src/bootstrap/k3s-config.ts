@@ -1,0 +1,80 @@
+/**
+ * The files bootstrap writes on the machine before k3s starts, as pure functions of the config so tests
+ * read exactly what lands on disk.
+ *
+ *   /etc/rancher/k3s/config.yaml      k3s server flags (the install script never touches this file)
+ *   /etc/rancher/k3s/registries.yaml  containerd mirrors: the Gitea registry, optionally a Docker Hub mirror
+ *
+ * @see https://docs.k3s.io/installation/configuration#configuration-file
+ * @see https://docs.k3s.io/installation/private-registry
+ */
+import { stringify } from 'yaml';
+import type { RaibidConfig } from '../config/resolve.js';
+import { kubeletArgs } from '../capacity/allocatable.js';
+
+export const K3S_CONFIG_PATH = '/etc/rancher/k3s/config.yaml';
+export const K3S_REGISTRIES_PATH = '/etc/rancher/k3s/registries.yaml';
+/** Where k3s writes the admin kubeconfig. */
+export const K3S_KUBECONFIG_PATH = '/etc/rancher/k3s/k3s.yaml';
+
+/**
+ * Folder of the local-path volumes (every StorageClass on the node). Deliberately outside k3s's data dir
+ * (/var/lib/rancher/k3s), which `k3s-uninstall.sh` deletes: with reclaimPolicy Retain the Gitea,
+ * PostgreSQL and Redis data survive `pulumi destroy`.
+ */
+export const LOCAL_STORAGE_PATH = '/var/lib/raibid/storage';
+
+/** Label key put on the node; its value is the cluster name. */
+export const CLUSTER_NODE_LABEL = 'raibid-ci/cluster';
+
+/** The packaged k3s components bootstrap switches off. Traefik: Gitea and the API are exposed without it. */
+export const DISABLED_COMPONENTS = ['traefik'] as const;
+
+const HEADER = '# written by the raibid-ci bootstrap (pulumi up); local edits are overwritten\n';
+
+/** Where the machine is reached; only what the k3s config needs of the stack config. */
+export interface K3sHost {
+  /** Stack `host`: SSH target and API-server address in the kubeconfig. */
+  readonly host: string;
+}
+
+/** The content of /etc/rancher/k3s/config.yaml, as an object. */
+export function k3sConfig(c: RaibidConfig, target: K3sHost): Record<string, unknown> {
+  const sans = [...new Set([target.host, ...(c.cluster.nodeAddress ? [c.cluster.nodeAddress] : [])])];
+  return {
+    // Root-only: the kubeconfig is an admin credential; bootstrap reads it with sudo.
+    'write-kubeconfig-mode': '0600',
+    'tls-san': sans,
+    ...(c.cluster.nodeAddress ? { 'node-ip': c.cluster.nodeAddress } : {}),
+    'https-listen-port': c.network.apiServerPort,
+    'cluster-cidr': c.network.podCidr,
+    'service-cidr': c.network.serviceCidr,
+    disable: [...DISABLED_COMPONENTS],
+    'default-local-storage-path': LOCAL_STORAGE_PATH,
+    'secrets-encryption': true,
+    'node-label': [`${CLUSTER_NODE_LABEL}=${c.cluster.name}`],
+    // The same numbers the capacity planner subtracts from the node (src/capacity/allocatable.ts).
+    'kubelet-arg': kubeletArgs(c),
+  };
+}
+
+/** /etc/rancher/k3s/config.yaml as written. */
+export function k3sConfigYaml(c: RaibidConfig, target: K3sHost): string {
+  return HEADER + stringify(k3sConfig(c, target), { lineWidth: 0 });
+}
+
+/** The content of /etc/rancher/k3s/registries.yaml, as an object. */
+export function registries(c: RaibidConfig): { mirrors: Record<string, { endpoint: string[] }> } {
+  const scheme = c.gitea.registry.tls ? 'https' : 'http';
+  const mirrors: Record<string, { endpoint: string[] }> = {
+    // Plain HTTP on the LAN unless gitea.registry.tls: containerd must be told, or it insists on HTTPS.
+    [c.registryHost]: { endpoint: [`${scheme}://${c.registryHost}`] },
+  };
+  if (c.gitea.registry.dockerHubMirror) mirrors['docker.io'] = { endpoint: [c.gitea.registry.dockerHubMirror] };
+  return { mirrors };
+}
+
+/** /etc/rancher/k3s/registries.yaml as written. */
+export function registriesYaml(c: RaibidConfig): string {
+  return HEADER + stringify(registries(c), { lineWidth: 0 });
+}

@@ -1,0 +1,107 @@
+/**
+ * Steps 2 and 3: k3s at a pinned version, configured through files the program owns.
+ *
+ *   config      /etc/rancher/k3s/config.yaml (traefik off, kubeconfig mode, reservations, labels)
+ *   registries  /etc/rancher/k3s/registries.yaml (Gitea registry, Docker Hub mirror)
+ *   hosts       gitea.<domain> in /etc/hosts, so containerd on the node resolves the registry
+ *   install     the k3s install script of K3S_VERSION; re-runs only when the version changes
+ *
+ * The files are written before the first start; later changes restart k3s, and only when a file's
+ * content actually changed.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import * as command from '@pulumi/command';
+import type { RaibidConfig } from '../config/resolve.js';
+import type { Connection } from './connection.js';
+import { K3S_CONFIG_PATH, K3S_REGISTRIES_PATH, k3sConfigYaml, registriesYaml } from './k3s-config.js';
+import { K3S_INSTALL_SCRIPT_URL, K3S_VERSION } from './versions.js';
+import { removeFileScript, script, sh, writeFileScript } from './shell.js';
+
+export interface K3sArgs {
+  readonly connection: Connection;
+  readonly config: RaibidConfig;
+  /** Stack host (TLS SAN of the API server). */
+  readonly host: string;
+  /** Resources that must succeed first (the preflight). */
+  readonly after: readonly pulumi.Resource[];
+}
+
+const HOSTS_BEGIN = '# raibid-ci begin';
+const HOSTS_END = '# raibid-ci end';
+
+/** Adds (or refreshes) `<LAN address> gitea.<domain>` in /etc/hosts between marker lines. */
+export function hostsScript(c: RaibidConfig): string {
+  const detect = c.cluster.nodeAddress
+    ? `ip=${sh(c.cluster.nodeAddress)}`
+    : `ip=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") {print $(i + 1); exit}}')`;
+  return script(
+    detect,
+    `[ -n "$ip" ] || { echo ${sh('cannot tell the LAN address of this machine; set cluster.nodeAddress in raibid.yaml')} >&2; exit 1; }`,
+    'tmp=$(mktemp)',
+    `trap 'rm -f "$tmp"' EXIT`,
+    `sed ${sh(`/^${HOSTS_BEGIN}$/,/^${HOSTS_END}$/d`)} /etc/hosts > "$tmp"`,
+    `printf '%s\\n%s %s\\n%s\\n' ${sh(HOSTS_BEGIN)} "$ip" ${sh(c.registryHost)} ${sh(HOSTS_END)} >> "$tmp"`,
+    `if cmp -s "$tmp" /etc/hosts; then echo ${sh('/etc/hosts unchanged')}; else sudo tee /etc/hosts < "$tmp" > /dev/null; echo "/etc/hosts: $ip ${c.registryHost}"; fi`,
+  );
+}
+
+/** Removes the marked block from /etc/hosts; never fails. */
+export function removeHostsScript(): string {
+  return `sudo sed -i ${sh(`/^${HOSTS_BEGIN}$/,/^${HOSTS_END}$/d`)} /etc/hosts || true\n`;
+}
+
+/** Installs K3S_VERSION unless it is already installed, then waits for the node to be Ready. */
+export function installScript(): string {
+  return script(
+    `if command -v k3s > /dev/null 2>&1 && k3s --version | grep -qF ${sh(K3S_VERSION)}; then`,
+    `  echo ${sh(`k3s ${K3S_VERSION} already installed`)}`,
+    'else',
+    '  tmp=$(mktemp)',
+    `  trap 'rm -f "$tmp"' EXIT`,
+    `  curl -sfL --retry 3 ${sh(K3S_INSTALL_SCRIPT_URL)} -o "$tmp"`,
+    // The config comes from /etc/rancher/k3s/config.yaml; nothing is passed as flags, so a later re-run
+    // of the script cannot drop a setting.
+    `  sudo env INSTALL_K3S_VERSION=${sh(K3S_VERSION)} INSTALL_K3S_EXEC=server sh "$tmp"`,
+    'fi',
+    'for i in $(seq 1 60); do sudo k3s kubectl get --raw /readyz > /dev/null 2>&1 && break; sleep 5; done',
+    'sudo k3s kubectl wait --for=condition=Ready node --all --timeout=300s',
+  );
+}
+
+/** Runs on `pulumi destroy`. The uninstaller deletes k3s's data dir, not the volumes (LOCAL_STORAGE_PATH). */
+export function uninstallScript(): string {
+  return 'if [ -x /usr/local/bin/k3s-uninstall.sh ]; then sudo /usr/local/bin/k3s-uninstall.sh; fi\n';
+}
+
+export class K3s extends pulumi.ComponentResource {
+  readonly configFile: command.remote.Command;
+  readonly registriesFile: command.remote.Command;
+  readonly hosts: command.remote.Command;
+  readonly install: command.remote.Command;
+
+  constructor(name: string, args: K3sArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('raibid:bootstrap:K3s', name, {}, opts);
+    const { connection, config } = args;
+    const after = { parent: this, dependsOn: [...args.after] };
+
+    this.configFile = new command.remote.Command(
+      `${name}-config`,
+      { connection, create: writeFileScript(K3S_CONFIG_PATH, '0600', true), stdin: k3sConfigYaml(config, { host: args.host }), delete: removeFileScript(K3S_CONFIG_PATH) },
+      after,
+    );
+    this.registriesFile = new command.remote.Command(
+      `${name}-registries`,
+      { connection, create: writeFileScript(K3S_REGISTRIES_PATH, '0600', true), stdin: registriesYaml(config), delete: removeFileScript(K3S_REGISTRIES_PATH) },
+      after,
+    );
+    this.hosts = new command.remote.Command(`${name}-hosts`, { connection, create: hostsScript(config), delete: removeHostsScript() }, after);
+    this.install = new command.remote.Command(
+      `${name}-install`,
+      // No `triggers`: a trigger change replaces the resource, and replacing means uninstalling. A new
+      // K3S_VERSION changes the script instead, which re-runs it in place: an upgrade keeping all data.
+      { connection, create: installScript(), delete: uninstallScript() },
+      { parent: this, dependsOn: [this.configFile, this.registriesFile, this.hosts], customTimeouts: { create: '20m', delete: '10m' } },
+    );
+    this.registerOutputs({ version: K3S_VERSION });
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The synthesized objects bootstrap applies, read from the synth output on disk (never a second copy):
+ *
+ *   dist/bootstrap.k8s.yaml   namespaces, storage classes, Gitea and PostgreSQL (BOOTSTRAP_BUNDLE)
+ *   clusters/<name>/          the flux-system GitRepository and root Kustomization (FLUX_SOURCE)
+ *
+ * Both are produced by `npm run synth`; a missing file fails with that instruction.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RaibidConfig } from '../config/resolve.js';
+import { BOOTSTRAP_BUNDLE, type Manifest } from '../gitops/render.js';
+import { FLUX_NAMESPACE, FLUX_SOURCE } from '../gitops/cluster.js';
+import { parseYaml, yamlFiles } from '../policy/documents.js';
+
+/** Kinds applied before the Secrets: what everything else lives in or binds to. */
+export const FOUNDATION_KINDS: readonly string[] = ['Namespace', 'StorageClass'];
+
+function isManifest(doc: unknown): doc is Manifest {
+  const d = doc as Partial<Manifest> | null;
+  return typeof d === 'object' && d !== null && typeof d.apiVersion === 'string' && typeof d.kind === 'string' && typeof d.metadata?.name === 'string';
+}
+
+/** Every object of dist/bootstrap.k8s.yaml under `root`. */
+export function readBootstrapBundle(root: string): Manifest[] {
+  const path = join(root, BOOTSTRAP_BUNDLE);
+  if (!existsSync(path)) {
+    throw new Error(`${BOOTSTRAP_BUNDLE} is missing in ${root}: run \`npm run synth\` first (bootstrap applies the synthesized namespaces, storage classes, Gitea and PostgreSQL from it)`);
+  }
+  const docs = parseYaml(readFileSync(path, 'utf8'), BOOTSTRAP_BUNDLE);
+  return docs.map((doc, i) => {
+    if (!isManifest(doc)) throw new Error(`${BOOTSTRAP_BUNDLE}#${i}: not a Kubernetes object (apiVersion, kind and metadata.name are required); run \`npm run synth\` again`);
+    if (doc.kind === 'Secret') throw new Error(`${BOOTSTRAP_BUNDLE}#${i}: Secret ${doc.metadata.name} must not be synthesized; bootstrap creates Secrets from src/secrets/catalog.ts`);
+    return doc;
+  });
+}
+
+/** The bundle split into what goes before the Secrets (namespaces, storage classes) and the rest. */
+export function splitBundle(objs: readonly Manifest[]): { foundation: Manifest[]; platform: Manifest[] } {
+  return {
+    foundation: objs.filter((o) => FOUNDATION_KINDS.includes(o.kind)),
+    platform: objs.filter((o) => !FOUNDATION_KINDS.includes(o.kind)),
+  };
+}
+
+/** The synthesized flux-system GitRepository and root Kustomization of clusters/<name>/, in that order. */
+export function readFluxSync(root: string, c: RaibidConfig): Manifest[] {
+  const folder = join(root, 'clusters', c.cluster.name);
+  if (!existsSync(folder)) throw new Error(`clusters/${c.cluster.name}/ is missing in ${root}: run \`npm run synth\` first (bootstrap applies the Flux sync objects from it)`);
+  const objs = yamlFiles(folder)
+    .filter((f) => !f.endsWith('/kustomization.yaml'))
+    .flatMap((f) => parseYaml(readFileSync(f, 'utf8'), f))
+    .filter(isManifest);
+  const pick = (kind: string): Manifest => {
+    const hit = objs.find((o) => o.kind === kind && o.metadata.name === FLUX_SOURCE && o.metadata.namespace === FLUX_NAMESPACE);
+    if (!hit) throw new Error(`clusters/${c.cluster.name}/ has no ${kind} ${FLUX_NAMESPACE}/${FLUX_SOURCE}; run \`npm run synth\` again`);
+    return hit;
+  };
+  return [pick('GitRepository'), pick('Kustomization')];
+}

@@ -1,0 +1,35 @@
+/**
+ * Small POSIX sh building blocks for the remote commands. Scripts never carry a secret: credentials are
+ * read on the machine (from the cluster) or arrive on stdin.
+ */
+
+/** Single-quotes a value for sh: `it's` → `'it'"'"'s'`. */
+export function sh(value: string | number): string {
+  return `'${String(value).replace(/'/g, `'"'"'`)}'`;
+}
+
+/** Joins script lines, starting with strict mode. */
+export function script(...lines: readonly string[]): string {
+  return ['set -eu', ...lines].join('\n') + '\n';
+}
+
+/**
+ * Installs stdin as a root-owned file when its content differs, and restarts k3s when it runs and the
+ * file changed (so k3s restarts exactly when one of its files changes, never on a no-op re-run).
+ */
+export function writeFileScript(path: string, mode: string, restartK3s: boolean): string {
+  return script(
+    'tmp=$(mktemp)',
+    `trap 'rm -f "$tmp"' EXIT`,
+    'cat > "$tmp"',
+    `if sudo test -f ${sh(path)} && sudo cmp -s "$tmp" ${sh(path)}; then echo ${sh(`${path} unchanged`)}; exit 0; fi`,
+    `sudo install -D -m ${mode} -o root -g root "$tmp" ${sh(path)}`,
+    `echo ${sh(`wrote ${path}`)}`,
+    ...(restartK3s ? ['if systemctl is-active --quiet k3s; then sudo systemctl restart k3s; echo restarted k3s; fi'] : []),
+  );
+}
+
+/** Removes a file on `pulumi destroy`; never fails (the k3s uninstall may have removed it already). */
+export function removeFileScript(path: string): string {
+  return `sudo rm -f ${sh(path)} || true\n`;
+}

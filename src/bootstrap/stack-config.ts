@@ -1,0 +1,125 @@
+/**
+ * The Pulumi stack config of the bootstrap: how to reach the machine. Everything about the cluster itself
+ * comes from raibid.yaml; the stack only says where it goes.
+ *
+ *   pulumi config set raibid-ci:host 192.168.1.50
+ *   pulumi config set raibid-ci:sshUser ubuntu
+ *   pulumi config set raibid-ci:sshKeyPath ~/.ssh/id_ed25519
+ *
+ * Every problem is reported at once, one line each, naming the key and the fix.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+
+/** Config namespace of the keys below: the project name in Pulumi.yaml. */
+export const CONFIG_NAMESPACE = 'raibid-ci';
+
+/** How the program reaches the machine over SSH. */
+export interface StackConfig {
+  /** Address of the machine (IPv4 or DNS name): SSH target, API-server address in the kubeconfig, TLS SAN. */
+  readonly host: string;
+  /** SSH user; needs passwordless sudo (checked by the preflight). */
+  readonly sshUser: string;
+  /** SSH port. @default 22 */
+  readonly sshPort: number;
+  /** Absolute path of the private key file, `~` expanded. */
+  readonly sshKeyPath: string;
+  /** The private key itself, as a secret. */
+  readonly sshPrivateKey: pulumi.Output<string>;
+  /** Passphrase of the private key, when it has one. */
+  readonly sshKeyPassphrase?: pulumi.Output<string>;
+  /** raibid.yaml to read instead of the usual lookup (`--config`, $RAIBID_CONFIG, ./raibid.yaml). */
+  readonly raibidConfig?: string;
+}
+
+/** Raised for a stack config the bootstrap cannot use; `problems` has one line per key. */
+export class StackConfigError extends Error {
+  constructor(
+    readonly stackName: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`Pulumi stack "${stackName}" config is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'StackConfigError';
+  }
+}
+
+const HOST = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}|[a-zA-Z0-9](?:[-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*)$/;
+const USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
+
+/** `~/x` → `$HOME/x`; relative paths are taken from the project folder. */
+export function expandPath(p: string, cwd = process.cwd()): string {
+  if (p === '~') return homedir();
+  if (p.startsWith('~/')) return join(homedir(), p.slice(2));
+  return isAbsolute(p) ? p : resolve(cwd, p);
+}
+
+const key = (k: string) => `${CONFIG_NAMESPACE}:${k}`;
+const setHint = (k: string, example: string) => `set it with \`pulumi config set ${key(k)} ${example}\``;
+
+/** Reads the private key file; a problem line when it is missing or not a private key. */
+function readPrivateKey(path: string, shown: string): { key?: string; problem?: string } {
+  let text: string;
+  try {
+    if (!statSync(path).isFile()) return { problem: `${key('sshKeyPath')}: ${JSON.stringify(shown)} is not a file; point it at your private key, e.g. ~/.ssh/id_ed25519` };
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? String(err));
+    return { problem: `${key('sshKeyPath')}: cannot read ${JSON.stringify(shown)} (${why}); ${setHint('sshKeyPath', '~/.ssh/id_ed25519')}` };
+  }
+  if (/^(ssh-|ecdsa-|sk-)/.test(text.trimStart())) {
+    return { problem: `${key('sshKeyPath')}: ${JSON.stringify(shown)} is a public key; point it at the private key (the same path without .pub)` };
+  }
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
+    return { problem: `${key('sshKeyPath')}: ${JSON.stringify(shown)} does not contain a PEM or OpenSSH private key ("-----BEGIN … PRIVATE KEY-----")` };
+  }
+  return { key: text };
+}
+
+/**
+ * Reads and checks the stack config. Throws StackConfigError listing every problem.
+ * @param config the project's config (`new pulumi.Config('raibid-ci')`)
+ */
+export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG_NAMESPACE), stack = pulumi.getStack()): StackConfig {
+  const problems: string[] = [];
+
+  const host = config.get('host');
+  if (host === undefined || host.trim() === '') problems.push(`${key('host')}: missing; ${setHint('host', '<IP or DNS name of the machine>')}`);
+  else if (!HOST.test(host)) problems.push(`${key('host')}: expected an IPv4 address or a DNS name without scheme or port, got ${JSON.stringify(host)}`);
+
+  const sshUser = config.get('sshUser');
+  if (sshUser === undefined || sshUser.trim() === '') problems.push(`${key('sshUser')}: missing; ${setHint('sshUser', '<login with passwordless sudo>')}`);
+  else if (!USER.test(sshUser)) problems.push(`${key('sshUser')}: expected a Linux user name, got ${JSON.stringify(sshUser)}`);
+
+  const portText = config.get('sshPort');
+  const sshPort = portText === undefined ? 22 : Number(portText);
+  if (!Number.isInteger(sshPort) || sshPort < 1 || sshPort > 65535) problems.push(`${key('sshPort')}: expected a port number 1–65535, got ${JSON.stringify(portText)}`);
+
+  const keyPathText = config.get('sshKeyPath');
+  let sshKeyPath = '';
+  let privateKey: string | undefined;
+  if (keyPathText === undefined || keyPathText.trim() === '') {
+    problems.push(`${key('sshKeyPath')}: missing; ${setHint('sshKeyPath', '~/.ssh/id_ed25519')}`);
+  } else {
+    sshKeyPath = expandPath(keyPathText);
+    const read = readPrivateKey(sshKeyPath, keyPathText);
+    if (read.problem) problems.push(read.problem);
+    privateKey = read.key;
+  }
+
+  const raibidConfig = config.get('raibidConfig');
+
+  if (problems.length > 0) throw new StackConfigError(stack, problems);
+  const passphrase = config.getSecret('sshKeyPassphrase');
+  return {
+    host: host!,
+    sshUser: sshUser!,
+    sshPort,
+    sshKeyPath,
+    sshPrivateKey: pulumi.secret(privateKey!),
+    ...(passphrase ? { sshKeyPassphrase: passphrase } : {}),
+    ...(raibidConfig ? { raibidConfig: expandPath(raibidConfig) } : {}),
+  };
+}

@@ -1,0 +1,210 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { config } from './helpers.js';
+import { bytes, cpuMillis } from '../src/config/quantity.js';
+import { kubeletArgs, nodeAllocatable } from '../src/capacity/allocatable.js';
+import { K3S_CONFIG_PATH, LOCAL_STORAGE_PATH, k3sConfig, k3sConfigYaml, registries, registriesYaml } from '../src/bootstrap/k3s-config.js';
+import { hostsScript, installScript, uninstallScript } from '../src/bootstrap/k3s.js';
+import { pointKubeconfigAt } from '../src/bootstrap/kubeconfig.js';
+import { checkScript, gatherScript, parseFacts, preflightRequirements, preflightScript } from '../src/bootstrap/preflight-script.js';
+import { writeFileScript } from '../src/bootstrap/shell.js';
+import { K3S_INSTALL_SCRIPT_URL, K3S_VERSION } from '../src/bootstrap/versions.js';
+
+const HOST = { host: '192.168.1.50' };
+
+/** `kube-reserved=cpu=1,memory=2Gi` → { cpu: '1', memory: '2Gi' } */
+function flag(args: readonly string[], name: string): Record<string, string> {
+  const arg = args.find((a) => a.startsWith(`${name}=`));
+  if (!arg) throw new Error(`no ${name} in ${args.join(' ')}`);
+  return Object.fromEntries(arg.slice(name.length + 1).split(',').map((kv) => kv.split(/=|</) as [string, string]));
+}
+
+describe('k3s config.yaml', () => {
+  const c = config();
+  const k = k3sConfig(c, HOST);
+
+  it('disables traefik', () => {
+    expect(k.disable).toEqual(['traefik']);
+  });
+
+  it('writes a root-only kubeconfig', () => {
+    expect(k['write-kubeconfig-mode']).toBe('0600');
+  });
+
+  it('adds the stack host as TLS SAN, and cluster.nodeAddress when set', () => {
+    expect(k['tls-san']).toEqual(['192.168.1.50']);
+    const withAddress = k3sConfig(config('cluster:\n  nodeAddress: 192.168.1.60\n'), { host: 'dgx.lan' });
+    expect(withAddress['tls-san']).toEqual(['dgx.lan', '192.168.1.60']);
+    expect(withAddress['node-ip']).toBe('192.168.1.60');
+  });
+
+  it('passes the capacity planner’s kubelet reservations unchanged', () => {
+    expect(k['kubelet-arg']).toEqual(kubeletArgs(c));
+  });
+
+  it('leaves exactly the planner’s allocatable to pods', () => {
+    for (const yaml of ['', 'node:\n  cpu: 12\n  memory: 64Gi\n  systemReserved: { cpu: 500m, memory: 3Gi }\n  kubeReserved: { cpu: 750m, memory: 1536Mi }\n  evictionHard: 1Gi\n']) {
+      const cfg = config(yaml);
+      const args = k3sConfig(cfg, HOST)['kubelet-arg'] as string[];
+      const sys = flag(args, 'system-reserved');
+      const kube = flag(args, 'kube-reserved');
+      const evict = flag(args, 'eviction-hard');
+      const planned = nodeAllocatable(cfg);
+      expect(cfg.node.cpu * 1000 - cpuMillis(sys.cpu) - cpuMillis(kube.cpu)).toBe(planned.cpuMillis);
+      expect(bytes(cfg.node.memory) - bytes(sys.memory) - bytes(kube.memory) - bytes(evict['memory.available'])).toBe(planned.memoryBytes);
+    }
+  });
+
+  it('keeps volumes outside the k3s data dir so an uninstall leaves them', () => {
+    expect(k['default-local-storage-path']).toBe(LOCAL_STORAGE_PATH);
+    expect(LOCAL_STORAGE_PATH.startsWith('/var/lib/rancher/k3s')).toBe(false);
+  });
+
+  it('labels the node with the cluster name and uses the configured networks', () => {
+    expect(k['node-label']).toEqual(['raibid-ci/cluster=dgx-spark']);
+    expect(k).toMatchObject({ 'cluster-cidr': '10.42.0.0/16', 'service-cidr': '10.43.0.0/16', 'https-listen-port': 6443, 'secrets-encryption': true });
+  });
+
+  it('is the YAML written to the machine', () => {
+    expect(parse(k3sConfigYaml(c, HOST))).toEqual(k);
+    expect(k3sConfigYaml(c, HOST)).toMatchSnapshot();
+  });
+});
+
+describe('k3s registries.yaml', () => {
+  it('mirrors gitea.<domain> over plain HTTP when the registry has no TLS', () => {
+    expect(registries(config())).toEqual({ mirrors: { 'gitea.dgx.local': { endpoint: ['http://gitea.dgx.local'] } } });
+  });
+
+  it('uses HTTPS when gitea.registry.tls is set', () => {
+    expect(registries(config('gitea:\n  registry:\n    tls: true\n')).mirrors['gitea.dgx.local']).toEqual({ endpoint: ['https://gitea.dgx.local'] });
+  });
+
+  it('adds the Docker Hub mirror when configured, and only then', () => {
+    const r = registries(config('cluster:\n  domain: lab.example\ngitea:\n  registry:\n    dockerHubMirror: https://mirror.lab.example\n'));
+    expect(r.mirrors).toEqual({
+      'gitea.lab.example': { endpoint: ['http://gitea.lab.example'] },
+      'docker.io': { endpoint: ['https://mirror.lab.example'] },
+    });
+    expect(registries(config()).mirrors['docker.io']).toBeUndefined();
+  });
+
+  it('is the YAML written to the machine', () => {
+    expect(parse(registriesYaml(config()))).toEqual(registries(config()));
+  });
+});
+
+/** Runs a script with `sh`; stdin optional. */
+function run(text: string, stdin = ''): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('sh', ['-c', text], { input: stdin, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const GOOD = { arch: 'aarch64', cores: '20', mem_kib: '125000000', disk_path: '/var/lib', disk_kib: '4400000000', os_id: 'ubuntu', os_like: 'debian', os_version: '24.04', missing: '', sudo_ok: 'yes', has_address: 'unchecked' };
+
+function check(facts: Partial<typeof GOOD>, yaml = ''): ReturnType<typeof run> {
+  const vars = Object.entries({ ...GOOD, ...facts }).map(([k, v]) => `${k}='${v}'`);
+  return run(['set -eu', ...vars, checkScript(config(yaml), 'dgx')].join('\n'));
+}
+
+describe('preflight', () => {
+  it('passes a machine that matches raibid.yaml and reports its facts', () => {
+    const r = check({});
+    expect(r.status).toBe(0);
+    expect(parseFacts(r.stdout)).toEqual({ arch: 'aarch64', cores: '20', memory_kib: '125000000', disk_path: '/var/lib', disk_kib: '4400000000', os: 'ubuntu 24.04' });
+  });
+
+  it('fails with one line per shortfall', () => {
+    const r = check({ arch: 'x86_64', cores: '8', mem_kib: '33554432', disk_kib: '1073741824', os_id: 'debian', os_like: '', os_version: '12', missing: ' git', sudo_ok: 'no' });
+    expect(r.status).toBe(1);
+    const user = run('id -un').stdout.trim();
+    expect(r.stderr).toBe(
+      [
+        'raibid-ci preflight failed on dgx: the machine does not match raibid.yaml',
+        '  - node.arch: raibid.yaml declares arm64 (aarch64), the machine is x86_64; set node.arch to match',
+        '  - node.cpu: raibid.yaml declares 20 cores, the machine has 8; lower node.cpu',
+        '  - node.memory: raibid.yaml declares 128Gi, the machine reports 32.0Gi (at least 90% of node.memory is expected); lower node.memory',
+        '  - node.disk: raibid.yaml declares 4Ti for volumes, /var/lib has 1024.0Gi free; lower node.disk or free up space',
+        '  - OS: Ubuntu 22.04 or newer expected, found debian 12',
+        '  - tools missing: git; install them (sudo apt-get install -y curl git)',
+        `  - sudo: ${user} needs passwordless sudo (a line "${user} ALL=(ALL) NOPASSWD:ALL" in /etc/sudoers.d/)`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('fails on an Ubuntu older than 22.04', () => {
+    expect(check({ os_version: '20.04' }).stderr).toContain('  - OS: Ubuntu 22.04 or newer expected, found Ubuntu 20.04\n');
+  });
+
+  it('accepts memory down to 90% of node.memory (kernel and firmware keep some)', () => {
+    const min = preflightRequirements(config()).memoryKiB;
+    expect(min).toBe(Math.floor((128 * 2 ** 30 * 0.9) / 1024));
+    expect(check({ mem_kib: String(min) }).status).toBe(0);
+    expect(check({ mem_kib: String(min - 1) }).status).toBe(1);
+  });
+
+  it('checks that cluster.nodeAddress is an address of the machine', () => {
+    expect(check({ has_address: 'no' }, 'cluster:\n  nodeAddress: 192.168.1.60\n').stderr).toContain('  - cluster.nodeAddress: 192.168.1.60 is not an address of this machine; fix cluster.nodeAddress\n');
+    expect(check({ has_address: 'yes' }, 'cluster:\n  nodeAddress: 192.168.1.60\n').status).toBe(0);
+  });
+
+  it('gathers every fact the check reads on a real Linux machine', () => {
+    const r = run(['set -eu', gatherScript(config()), 'for v in arch cores mem_kib disk_path disk_kib os_id os_like os_version missing sudo_ok has_address; do eval "printf \'%s=%s\\n\' $v \\"\\$$v\\""; done'].join('\n'));
+    expect(r.status).toBe(0);
+    const facts = parseFacts(r.stdout);
+    expect(Number(facts.cores)).toBeGreaterThan(0);
+    expect(Number(facts.mem_kib)).toBeGreaterThan(0);
+    expect(Number(facts.disk_kib)).toBeGreaterThan(0);
+    expect(facts.arch).toMatch(/^\w+$/);
+  });
+
+  it('is a valid sh script', () => {
+    expect(run(`sh -n <<'EOF'\n${preflightScript(config(), 'dgx')}EOF`).status).toBe(0);
+  });
+});
+
+describe('machine scripts', () => {
+  it('installs the pinned k3s from the install script of the same tag, and only when it is not installed yet', () => {
+    const s = installScript();
+    expect(K3S_VERSION).toMatch(/^v\d+\.\d+\.\d+\+k3s\d+$/);
+    expect(K3S_INSTALL_SCRIPT_URL).toBe(`https://raw.githubusercontent.com/k3s-io/k3s/${K3S_VERSION.replace('+', '%2B')}/install.sh`);
+    expect(s).toContain(`INSTALL_K3S_VERSION='${K3S_VERSION}'`);
+    expect(s).toContain(`grep -qF '${K3S_VERSION}'`);
+    expect(s).toContain('kubectl wait --for=condition=Ready node --all');
+  });
+
+  it('writes a file and restarts k3s only when its content changed', () => {
+    const s = writeFileScript(K3S_CONFIG_PATH, '0600', true);
+    expect(s).toContain(`sudo cmp -s "$tmp" '${K3S_CONFIG_PATH}'; then echo`);
+    expect(s.indexOf('exit 0')).toBeLessThan(s.indexOf('systemctl restart k3s'));
+    expect(writeFileScript(K3S_CONFIG_PATH, '0600', false)).not.toContain('restart');
+  });
+
+  it('points gitea.<domain> at the machine in /etc/hosts', () => {
+    expect(hostsScript(config('cluster:\n  nodeAddress: 192.168.1.60\n'))).toContain(`ip='192.168.1.60'`);
+    expect(hostsScript(config())).toContain(`ip -4 route get`);
+    expect(hostsScript(config())).toContain(`'gitea.dgx.local'`);
+  });
+
+  it('are valid sh scripts', () => {
+    for (const s of [installScript(), uninstallScript(), hostsScript(config()), writeFileScript(K3S_CONFIG_PATH, '0600', true)]) {
+      expect(run(`sh -n <<'EOF'\n${s}EOF`).status).toBe(0);
+    }
+  });
+});
+
+describe('kubeconfig', () => {
+  const text = 'apiVersion: v1\nkind: Config\nclusters:\n  - name: default\n    cluster:\n      server: https://127.0.0.1:6443\n';
+
+  it('points the kubeconfig at the machine', () => {
+    expect(parse(pointKubeconfigAt(text, '192.168.1.50', 6443)).clusters[0].cluster.server).toBe('https://192.168.1.50:6443');
+  });
+
+  it('fails when the file read is no kubeconfig', () => {
+    expect(() => pointKubeconfigAt('sudo: a password is required', 'dgx', 6443)).toThrow(
+      '/etc/rancher/k3s/k3s.yaml on dgx is not a kubeconfig; check that k3s is running (sudo systemctl status k3s)',
+    );
+  });
+});
