@@ -15,6 +15,8 @@ export const REDIS_PORT = 6379;
 export const API_SERVICE = 'raibid-api';
 export const API_SERVICE_PORT = 80;
 export const API_LAN_SERVICE = 'raibid-api-lan';
+/** Path of the API that Gitea posts webhooks to. */
+export const WEBHOOK_PATH = '/webhooks/gitea';
 export const BUILDKIT_SERVICE = 'buildkitd';
 export const BUILDKIT_PORT = 1234;
 
@@ -46,6 +48,11 @@ export function gitopsRepoUrl(c: RaibidConfig): string {
 /** In-cluster base URL of the webhook API (Gitea delivers webhooks here). */
 export function apiInternalUrl(c: RaibidConfig): string {
   return `http://${serviceHost(API_SERVICE, c.namespaces.ci)}${API_SERVICE_PORT === 80 ? '' : `:${API_SERVICE_PORT}`}/`;
+}
+
+/** The URL Gitea's webhooks are registered with (in-cluster; the API verifies their HMAC). */
+export function apiWebhookUrl(c: RaibidConfig): string {
+  return `${apiInternalUrl(c).replace(/\/$/, '')}${WEBHOOK_PATH}`;
 }
 
 /** The API's address on the LAN, `http://ci.<domain>:<api.lanPort>/`. */

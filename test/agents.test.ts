@@ -154,18 +154,21 @@ describe('build caches', () => {
     }
   });
 
-  it('are pruned daily of entries unused for 7 days', () => {
-    const cron = findObject(objs, 'CronJob', 'agent-rust-cache-prune', 'ci');
+  it('are pruned daily of entries unused for 7 days, by one CronJob', () => {
+    expect(objs.filter((o) => o.kind === 'CronJob').map((o) => o.metadata.name)).toEqual(['agent-cache-prune']);
+    const cron = findObject(objs, 'CronJob', 'agent-cache-prune', 'ci');
     expect(cron.spec.schedule).toBe('0 3 * * *');
     expect(cron.spec.concurrencyPolicy).toBe('Forbid');
-    const c = podSpecOf(cron).containers[0];
+    const spec = podSpecOf(cron);
+    const c = spec.containers[0];
     expect(c.image).toBe('docker.io/library/busybox:1.37.0');
-    expect(c.command[2]).toContain('find /cache/cargo -mindepth 1 -type f -amin +10080 -delete');
-    expect(c.command[2]).toContain('find /cache/sccache -mindepth 1 -type f -amin +10080 -delete');
+    expect(c.command[2]).toContain('find /cache/rust/cargo -mindepth 1 -type f -amin +10080 -delete');
+    expect(c.command[2]).toContain('find /cache/rust/sccache -mindepth 1 -type f -amin +10080 -delete');
+    expect(spec.volumes.map((v: any) => v.persistentVolumeClaim.claimName)).toEqual(['agent-rust-cargo', 'agent-rust-sccache']);
   });
 
   it('follow cacheMaxAge and the prune schedule', () => {
-    const cron = findObject(objectsUnder('apps/agents/', 'agents:\n  cacheMaxAge: 36h\n  cachePruneSchedule: "30 4 * * 0"\n'), 'CronJob', 'agent-rust-cache-prune');
+    const cron = findObject(objectsUnder('apps/agents/', 'agents:\n  cacheMaxAge: 36h\n  cachePruneSchedule: "30 4 * * 0"\n'), 'CronJob', 'agent-cache-prune');
     expect(cron.spec.schedule).toBe('30 4 * * 0');
     expect(podSpecOf(cron).containers[0].command[2]).toContain('-amin +2160');
   });

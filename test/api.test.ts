@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { findObject, objectsUnder, podSpecOf } from './helpers.js';
+import { apiWebhookUrl } from '../src/endpoints.js';
+import { config, findObject, objectsUnder, podSpecOf } from './helpers.js';
 
 const objs = objectsUnder('apps/api/');
 const deployment = findObject(objs, 'Deployment', 'raibid-api', 'ci');
@@ -66,6 +67,10 @@ describe('API exposure', () => {
   it('has an in-cluster Service on port 80 for Gitea webhooks', () => {
     const svc = findObject(objs, 'Service', 'raibid-api', 'ci');
     expect(svc.spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] });
+  });
+
+  it('gives Gitea an in-cluster webhook URL on that Service', () => {
+    expect(apiWebhookUrl(config())).toBe('http://raibid-api.ci.svc.cluster.local/webhooks/gitea');
   });
 
   it('is reachable from the LAN at ci.<domain> through a LoadBalancer on api.lanPort', () => {

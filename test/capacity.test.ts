@@ -97,7 +97,7 @@ describe('platform requests', () => {
     const names = plan.platform.map((l) => l.name);
     expect(names).toContain('Deployment ci/raibid-api');
     expect(names).toContain('Deployment buildkit/buildkitd');
-    expect(names).toContain('CronJob ci/agent-rust-cache-prune');
+    expect(names).toContain('CronJob ci/agent-cache-prune');
     expect(names.some((n) => /agent-rust$/.test(n))).toBe(false);
   });
 });

@@ -5,7 +5,7 @@
  *   pooled     PooledPool     Deployment of multi-slot workers + KEDA ScaledObject
  *   direct     DirectPool     Job template the API instantiates per task
  *
- * plus each pool's BuildCache, the agents' ServiceAccount, the KEDA TriggerAuthentication and the
+ * plus each pool's BuildCache, one CachePruner for all of them, the agents' ServiceAccount, the KEDA TriggerAuthentication and the
  * agents' NetworkPolicy. Pool sizes (maxReplicaCount) come from the capacity plan, computed once the
  * whole app is built: every other object's requests are known then, and pool objects read the plan
  * lazily when rendered. A plan that does not fit fails synth with the budget table.
@@ -19,7 +19,7 @@ import { BUILDKIT_PORT, GITEA_HTTP_PORT, GITEA_SSH_PORT, REDIS_PORT } from '../e
 import { CapacityError, FIXED_LINES, nodeAllocatable, planCapacity, platformRequestLines, poolDemands, type CapacityPlan } from '../capacity/index.js';
 import { BUILDKIT_POD_NAME } from '../buildkit/buildkit.js';
 import { AGENT_SERVICE_ACCOUNT, agentPolicySelector } from './agent-pod.js';
-import { BuildCache, CACHE_PRUNER_SERVICE_ACCOUNT } from './build-cache.js';
+import { BuildCache, CACHE_PRUNER_SERVICE_ACCOUNT, CachePruner } from './build-cache.js';
 import { DirectPool } from './direct-pool.js';
 import { EphemeralPool } from './ephemeral-pool.js';
 import { PooledPool } from './pooled-pool.js';
@@ -38,6 +38,7 @@ export class Agents extends ComponentChart {
   /** One construct per pool, in config order. */
   readonly pools: readonly (EphemeralPool | PooledPool | DirectPool)[];
   readonly caches: readonly BuildCache[];
+  readonly pruner: CachePruner;
 
   private plan?: CapacityPlan;
   private planning = false;
@@ -65,6 +66,7 @@ export class Agents extends ComponentChart {
       return new EphemeralPool(this, pool.name, common);
     });
     this.caches = caches;
+    this.pruner = new CachePruner(this, 'cache-pruner', { config: c, caches });
 
     const egress: Flow[] = [
       { peers: [{ namespace: c.namespaces.infrastructure, pods: selectorLabels('redis') }], ports: [REDIS_PORT] },

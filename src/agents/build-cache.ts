@@ -1,8 +1,9 @@
 /**
- * A pool's build caches: one volume for CARGO_HOME (registry index, crate sources, git checkouts) and
- * one for sccache, shared by every agent of the pool (local-path volumes live on the one node, so
- * ReadWriteOnce still lets all agents mount them), and a CronJob that deletes entries nobody has
- * read for `agents.cacheMaxAge`.
+ * Build caches: per pool, one volume for CARGO_HOME (registry index, crate sources, git checkouts)
+ * and one for sccache, shared by every agent of the pool (local-path volumes live on the one node,
+ * so ReadWriteOnce still lets all agents mount them); and one CronJob that deletes, in every pool's
+ * caches, the entries nobody has read for `agents.cacheMaxAge` (atime; k3s's local-path volumes
+ * inherit the host's relatime, which keeps atime within a day).
  * @see https://doc.rust-lang.org/cargo/guide/cargo-home.html
  */
 import { Cron, Duration, Size } from 'cdk8s';
@@ -11,7 +12,7 @@ import { Construct } from 'constructs';
 import type { AgentPoolConfig, RaibidConfig } from '../config/resolve.js';
 import { bytes, durationSeconds } from '../config/quantity.js';
 import { componentLabels } from '../labels.js';
-import { AGENT_UID, CARGO_HOME, SCCACHE_DIR } from './agent-pod.js';
+import { AGENT_UID } from './agent-pod.js';
 
 /** Flux never deletes these claims: a renamed pool must not throw away 50 GiB of warm cache. */
 const PRUNE_ANNOTATION = { 'kustomize.toolkit.fluxcd.io/prune': 'disabled' };
@@ -24,11 +25,6 @@ export interface BuildCacheProps {
   readonly pool: AgentPoolConfig;
   /** Config path of the pool, for error messages, e.g. `agents.pools[0]`. */
   readonly path: string;
-  /**
-   * CPU and memory of the pruner container.
-   * @default { cpu: '50m', memory: '32Mi', memoryLimit: '128Mi' }
-   */
-  readonly pruneResources?: { readonly cpuMillis: number; readonly memoryMebibytes: number; readonly memoryLimitMebibytes: number };
 }
 
 /** Whole GiB in a size, or an error naming the key. */
@@ -52,41 +48,77 @@ export function pruneScript(maxAgeMinutes: number, dirs: readonly string[]): str
     .join('\n');
 }
 
-/** Cache volumes and their pruner for one pool. */
+/** The two cache volumes of one pool. */
 export class BuildCache extends Construct {
   /** Claim names, mounted by every agent of the pool. */
   readonly claims: { readonly cargo: string; readonly sccache: string };
   readonly cargoGibibytes: number;
   readonly sccacheGibibytes: number;
-  /** Minutes an entry may go unread before the pruner deletes it. */
-  readonly maxAgeMinutes: number;
-  readonly pruneResources: NonNullable<BuildCacheProps['pruneResources']>;
+  /** The claims as constructs (for the pruner's volumes). */
+  readonly cargo: kplus.PersistentVolumeClaim;
+  readonly sccache: kplus.PersistentVolumeClaim;
+  readonly pool: string;
 
   constructor(scope: Construct, id: string, props: BuildCacheProps) {
     super(scope, id);
     const { config: c, pool: p } = props;
+    this.pool = p.name;
     this.cargoGibibytes = gibibytes(p.cache.cargo, `${props.path}.cache.cargo`);
     this.sccacheGibibytes = gibibytes(p.cache.sccache, `${props.path}.cache.sccache`);
-    this.maxAgeMinutes = Math.max(1, Math.floor(durationSeconds(c.agents.cacheMaxAge) / 60));
-    this.pruneResources = props.pruneResources ?? { cpuMillis: 50, memoryMebibytes: 32, memoryLimitMebibytes: 128 };
     this.claims = { cargo: `agent-${p.name}-cargo`, sccache: `agent-${p.name}-sccache` };
-    const namespace = c.namespaces.ci;
     const labels = componentLabels(`agent-${p.name}-cache`, 'build-cache');
-
     const claim = (cid: string, name: string, size: number) =>
       new kplus.PersistentVolumeClaim(this, cid, {
-        metadata: { name, namespace, labels, annotations: PRUNE_ANNOTATION },
+        metadata: { name, namespace: c.namespaces.ci, labels, annotations: PRUNE_ANNOTATION },
         storageClassName: c.storage.cacheClass,
         accessModes: [kplus.PersistentVolumeAccessMode.READ_WRITE_ONCE],
         volumeMode: kplus.PersistentVolumeMode.FILE_SYSTEM,
         storage: Size.gibibytes(size),
       });
-    const cargo = claim('cargo', this.claims.cargo, this.cargoGibibytes);
-    const sccache = claim('sccache', this.claims.sccache, this.sccacheGibibytes);
+    this.cargo = claim('cargo', this.claims.cargo, this.cargoGibibytes);
+    this.sccache = claim('sccache', this.claims.sccache, this.sccacheGibibytes);
+  }
+}
 
-    const r = this.pruneResources;
-    new kplus.CronJob(this, 'prune', {
-      metadata: { name: `agent-${p.name}-cache-prune`, namespace, labels },
+export interface CachePrunerProps {
+  readonly config: RaibidConfig;
+  /** The caches to prune: every pool's. */
+  readonly caches: readonly BuildCache[];
+  /**
+   * CPU and memory of the pruner container.
+   * @default { cpuMillis: 50, memoryMebibytes: 32, memoryLimitMebibytes: 128 }
+   */
+  readonly resources?: { readonly cpuMillis: number; readonly memoryMebibytes: number; readonly memoryLimitMebibytes: number };
+}
+
+/** Name of the pruner CronJob. */
+export const CACHE_PRUNER = 'agent-cache-prune';
+
+/**
+ * One CronJob that prunes every pool's caches (mounted at /cache/<pool>/cargo and
+ * /cache/<pool>/sccache): one small pod a night, however many pools there are.
+ */
+export class CachePruner extends Construct {
+  /** Minutes an entry may go unread before it is deleted. */
+  readonly maxAgeMinutes: number;
+  readonly resources: NonNullable<CachePrunerProps['resources']>;
+  /** Folders the pruner walks, in pool order. */
+  readonly dirs: readonly string[];
+
+  constructor(scope: Construct, id: string, props: CachePrunerProps) {
+    super(scope, id);
+    const c = props.config;
+    this.maxAgeMinutes = Math.max(1, Math.floor(durationSeconds(c.agents.cacheMaxAge) / 60));
+    this.resources = props.resources ?? { cpuMillis: 50, memoryMebibytes: 32, memoryLimitMebibytes: 128 };
+    const mounts = props.caches.flatMap((cache) => [
+      { path: `/cache/${cache.pool}/cargo`, volume: kplus.Volume.fromPersistentVolumeClaim(this, `${cache.pool}-cargo`, cache.cargo, { name: `${cache.pool}-cargo` }) },
+      { path: `/cache/${cache.pool}/sccache`, volume: kplus.Volume.fromPersistentVolumeClaim(this, `${cache.pool}-sccache`, cache.sccache, { name: `${cache.pool}-sccache` }) },
+    ]);
+    this.dirs = mounts.map((m) => m.path);
+    const labels = componentLabels(CACHE_PRUNER, 'build-cache');
+    const r = this.resources;
+    new kplus.CronJob(this, 'Resource', {
+      metadata: { name: CACHE_PRUNER, namespace: c.namespaces.ci, labels },
       podMetadata: { labels },
       schedule: cron(c.agents.cachePruneSchedule),
       concurrencyPolicy: kplus.ConcurrencyPolicy.FORBID,
@@ -103,7 +135,7 @@ export class BuildCache extends Construct {
           name: 'prune',
           image: c.agents.pruneImage,
           imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-          command: ['sh', '-c', pruneScript(this.maxAgeMinutes, [CARGO_HOME, SCCACHE_DIR])],
+          command: ['sh', '-c', pruneScript(this.maxAgeMinutes, this.dirs)],
           resources: {
             cpu: { request: kplus.Cpu.millis(r.cpuMillis) },
             memory: { request: Size.mebibytes(r.memoryMebibytes), limit: Size.mebibytes(r.memoryLimitMebibytes) },
@@ -118,10 +150,7 @@ export class BuildCache extends Construct {
             capabilities: { drop: [kplus.Capability.ALL] },
             seccompProfile: { type: kplus.SeccompProfileType.RUNTIME_DEFAULT },
           },
-          volumeMounts: [
-            { path: CARGO_HOME, volume: kplus.Volume.fromPersistentVolumeClaim(this, 'cargo-volume', cargo, { name: 'cargo' }) },
-            { path: SCCACHE_DIR, volume: kplus.Volume.fromPersistentVolumeClaim(this, 'sccache-volume', sccache, { name: 'sccache' }) },
-          ],
+          volumeMounts: mounts,
         },
       ],
     });

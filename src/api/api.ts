@@ -16,7 +16,7 @@ import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { stringify } from 'yaml';
 import { cpuMillis, bytes } from '../config/quantity.js';
-import { API_LAN_SERVICE, API_SERVICE, API_SERVICE_PORT, GITEA_HTTP_PORT, REDIS_PORT, apiPublicUrl, giteaInternalUrl, redisInternalAddress } from '../endpoints.js';
+import { API_LAN_SERVICE, API_SERVICE, API_SERVICE_PORT, GITEA_HTTP_PORT, REDIS_PORT, WEBHOOK_PATH, apiPublicUrl, giteaInternalUrl, redisInternalAddress } from '../endpoints.js';
 import { ComponentChart, type ComponentChartProps } from '../gitops/component.js';
 import { componentLabels, selectorLabels } from '../labels.js';
 import { allowTraffic, type Flow } from '../network/policy.js';
@@ -25,8 +25,6 @@ import { jobTemplateConfigMapName } from '../agents/direct-pool.js';
 
 /** UID/GID of the API image. */
 export const API_UID = 1000;
-/** Where Gitea posts webhooks. */
-export const WEBHOOK_PATH = '/webhooks/gitea';
 /** Mount point of the API's ConfigMap. */
 export const API_CONFIG_DIR = '/etc/raibid';
 
