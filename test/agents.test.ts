@@ -1,4 +1,4 @@
-import { App } from 'cdk8s';
+import { ApiObject, App, Chart, Lazy } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { BuildCache, pruneScript } from '../src/agents/build-cache.js';
 import { Agents } from '../src/agents/agents.js';
@@ -215,6 +215,13 @@ describe('the Agents chart', () => {
   it('fails for a pool the plan does not know', () => {
     const agents = Agents.find(buildApp(config()));
     expect(() => agents?.maxReplicasOf('nope')).toThrow('capacity: no pool named "nope" in the plan');
+  });
+
+  it('fails when an object outside the pools depends on the pool sizes', () => {
+    const app = buildApp(config());
+    const agents = Agents.find(app)!;
+    new ApiObject(new Chart(app, 'cyclic'), 'cm', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cyclic' }, data: { n: Lazy.any({ produce: () => String(agents.maxReplicasOf('rust')) }) } });
+    expect(() => agents.capacity).toThrow('capacity: the plan was requested while it was being computed; an object outside the agent pools must not depend on pool sizes');
   });
 
   it('matches the snapshot', () => {

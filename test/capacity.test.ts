@@ -4,6 +4,7 @@ import {
   CAPACITY_HEADER,
   CapacityError,
   FLUX_CONTROLLERS,
+  FLUX_OPERATOR,
   K3S_ADDONS,
   budgetTable,
   capacitySummary,
@@ -86,9 +87,10 @@ describe('platform requests', () => {
     );
   });
 
-  it('includes the Flux controllers bootstrap installs as a fixed line', () => {
+  it('includes the Flux controllers and operator bootstrap installs, and k3s add-ons, as fixed lines', () => {
     expect(FLUX_CONTROLLERS).toMatchObject({ count: 4, cpuMillis: 100, memoryBytes: 64 * MiB });
     expect(synthesize(config()).capacity.platform).toContainEqual(FLUX_CONTROLLERS);
+    expect(synthesize(config()).capacity.platform).toContainEqual(FLUX_OPERATOR);
     expect(synthesize(config()).capacity.platform).toContainEqual(K3S_ADDONS);
   });
 

@@ -25,11 +25,14 @@ export interface RequestLine {
 /** The Flux controllers bootstrap installs (source, kustomize, helm, notification), upstream requests. */
 export const FLUX_CONTROLLERS: RequestLine = { source: 'bootstrap', name: 'Flux controllers (source, kustomize, helm, notification)', count: 4, cpuMillis: 100, memoryBytes: 64 * 2 ** 20 };
 
+/** The Flux Operator that installs them (controlplaneio-fluxcd chart default requests). */
+export const FLUX_OPERATOR: RequestLine = { source: 'bootstrap', name: 'Flux Operator', count: 1, cpuMillis: 100, memoryBytes: 64 * 2 ** 20 };
+
 /** k3s's packaged add-ons with requests: CoreDNS and metrics-server (100m / 70Mi each upstream). */
 export const K3S_ADDONS: RequestLine = { source: 'k3s', name: 'k3s add-ons (CoreDNS, metrics-server)', count: 2, cpuMillis: 100, memoryBytes: 70 * 2 ** 20 };
 
 /** Lines outside the Flux tree that every plan includes. */
-export const FIXED_LINES: readonly RequestLine[] = [FLUX_CONTROLLERS, K3S_ADDONS];
+export const FIXED_LINES: readonly RequestLine[] = [FLUX_CONTROLLERS, FLUX_OPERATOR, K3S_ADDONS];
 
 /** Charts whose values may leave resources to the chart's defaults: their default pods. */
 export const CHART_DEFAULTS: Readonly<Record<string, readonly { name: string; cpuMillis: number; memoryBytes: number }[]>> = {
