@@ -173,8 +173,8 @@ describe('build caches', () => {
     expect(podSpecOf(cron).containers[0].command[2]).toContain('-amin +2160');
   });
 
-  it('prune with a script that removes old files, then empty folders', () => {
-    expect(pruneScript(60, ['/a'])).toBe('find /a -mindepth 1 -type f -amin +60 -delete && find /a -mindepth 1 -type d -empty -delete\necho "pruned entries unused for more than 60 minutes"');
+  it('prune with a script that removes old files, then empty folders, and fails on any error', () => {
+    expect(pruneScript(60, ['/a'])).toBe('set -eu\nfind /a -mindepth 1 -type f -amin +60 -delete\nfind /a -mindepth 1 -type d -empty -delete\necho "pruned cache entries unused for more than 60 minutes"');
   });
 
   it('fails on a cache size that is not a whole number of GiB', () => {

@@ -40,12 +40,13 @@ function cron(schedule: string): Cron {
   return Cron.schedule({ minute, hour, day, month, weekDay });
 }
 
-/** The pruner's shell script: delete files not read for N minutes, then empty directories. */
+/** The pruner's shell script: delete files not read for N minutes, then empty folders; any error fails the Job. */
 export function pruneScript(maxAgeMinutes: number, dirs: readonly string[]): string {
-  return dirs
-    .map((d) => `find ${d} -mindepth 1 -type f -amin +${maxAgeMinutes} -delete && find ${d} -mindepth 1 -type d -empty -delete`)
-    .concat(['echo "pruned entries unused for more than ' + maxAgeMinutes + ' minutes"'])
-    .join('\n');
+  return [
+    'set -eu',
+    ...dirs.flatMap((d) => [`find ${d} -mindepth 1 -type f -amin +${maxAgeMinutes} -delete`, `find ${d} -mindepth 1 -type d -empty -delete`]),
+    `echo "pruned cache entries unused for more than ${maxAgeMinutes} minutes"`,
+  ].join('\n');
 }
 
 /** The two cache volumes of one pool. */
