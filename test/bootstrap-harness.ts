@@ -50,6 +50,7 @@ export interface Registered {
   /** Inputs; secret values stay wrapped as `{ [sigKey]: secretSig, value }`. */
   readonly inputs: Record<string, unknown>;
   readonly additionalSecretOutputs: readonly string[];
+  readonly retainOnDelete: boolean;
 }
 
 const SIG_KEY = pulumi.runtime.specialSigKey;
@@ -121,6 +122,7 @@ export async function installMocks(stack = 'test'): Promise<Registered[]> {
           deps: [...req.getDependenciesList(), ...(provider ? [provider.slice(0, provider.lastIndexOf('::'))] : [])],
           inputs: pulumi.runtime.deserializeProperties(req.getObject()) as Record<string, unknown>,
           additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+          retainOnDelete: req.getRetainondelete() === true,
         });
       }
       cb(err, resp);
@@ -152,10 +154,10 @@ export function sampleBundle(c: RaibidConfig): Manifest[] {
   const ns = c.namespaces.infrastructure;
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
-    { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: c.storage.retainClass } },
+    { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: c.storage.retainClass }, provisioner: 'rancher.io/local-path', reclaimPolicy: 'Retain' },
     { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'gitea-data', namespace: ns }, spec: { storageClassName: c.storage.retainClass } },
     { apiVersion: 'v1', kind: 'Service', metadata: { name: 'gitea-http', namespace: ns }, spec: { ports: [{ port: 3000 }] } },
-    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'gitea', namespace: ns }, spec: { template: { spec: { containers: [{ name: 'gitea', image: c.gitea.image }] } } } },
+    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'gitea', namespace: ns }, spec: { selector: { matchLabels: { app: 'gitea' } }, template: { metadata: { labels: { app: 'gitea' } }, spec: { containers: [{ name: 'gitea', image: c.gitea.image }] } } } },
   ] as Manifest[];
 }
 

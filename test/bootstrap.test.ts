@@ -1,0 +1,260 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as pulumi from '@pulumi/pulumi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { dependencyClosure, fakeSnapshot, installMocks, isSecretValue, MARKERS, MOCK_PRIVATE_KEY, type Registered, sampleBundle, settle, unwrapSecrets, withoutSecrets } from './bootstrap-harness.js';
+import { config, removeTemp, synthToTemp } from './helpers.js';
+import { SECRETS } from '../src/secrets/catalog.js';
+import { FLUX_NAMESPACE, FLUX_SOURCE } from '../src/gitops/cluster.js';
+import type { BootstrapOutputs } from '../src/bootstrap/bootstrap.js';
+import { k3sConfigYaml, registriesYaml } from '../src/bootstrap/k3s-config.js';
+import { preflightScript } from '../src/bootstrap/preflight-script.js';
+import { readFluxSync } from '../src/bootstrap/manifests.js';
+import { CONFIG_NAMESPACE } from '../src/bootstrap/stack-config.js';
+import { FLUX_OPERATOR_CHART, FLUX_OPERATOR_VERSION, FLUX_VERSION, K3S_VERSION } from '../src/bootstrap/versions.js';
+
+const c = config();
+let resources: Registered[];
+let outputs: BootstrapOutputs;
+let dir: string;
+
+const byName = (name: string): Registered => {
+  const hit = resources.find((r) => r.name === name);
+  if (!hit) throw new Error(`no resource ${name} among ${resources.map((r) => r.name).join(', ')}`);
+  return hit;
+};
+/** Custom resources below a component (any depth). */
+const under = (component: string): Registered[] => {
+  const root = byName(component).urn;
+  const inside = (r: Registered): boolean => r.parent === root || resources.some((p) => p.urn === r.parent && inside(p));
+  return resources.filter((r) => r.custom && inside(r));
+};
+
+beforeAll(async () => {
+  resources = await installMocks();
+  const program = await import('../src/bootstrap/program.js');
+  dir = synthToTemp();
+  outputs = program.runBootstrap({
+    stack: { host: '192.168.1.50', sshUser: 'ubuntu', sshPort: 22, sshKeyPath: '/home/u/.ssh/id_ed25519', sshPrivateKey: pulumi.secret(MOCK_PRIVATE_KEY) },
+    config: c,
+    bundle: sampleBundle(c),
+    fluxSync: readFluxSync(dir, c),
+    repo: fakeSnapshot(dir, c),
+  });
+  await settle();
+});
+
+afterAll(() => removeTemp(dir));
+
+describe('bootstrap program: resource graph', () => {
+  it('has one component per step, typed raibid:bootstrap:*', () => {
+    const components = resources.filter((r) => r.type.startsWith('raibid:bootstrap:')).map((r) => [r.name, r.type]);
+    expect(components).toEqual(
+      expect.arrayContaining([
+        ['raibid', 'raibid:bootstrap:Bootstrap'],
+        ['raibid-preflight', 'raibid:bootstrap:Preflight'],
+        ['raibid-k3s', 'raibid:bootstrap:K3s'],
+        ['raibid-kubeconfig', 'raibid:bootstrap:Kubeconfig'],
+        ['raibid-namespaces', 'raibid:bootstrap:Namespaces'],
+        ['raibid-credentials', 'raibid:bootstrap:Credentials'],
+        ['raibid-secrets', 'raibid:bootstrap:Secrets'],
+        ['raibid-platform', 'raibid:bootstrap:Platform'],
+        ['raibid-gitea', 'raibid:bootstrap:Gitea'],
+        ['raibid-tokens', 'raibid:bootstrap:GiteaTokens'],
+        ['raibid-token-secrets', 'raibid:bootstrap:Secrets'],
+        ['raibid-flux', 'raibid:bootstrap:Flux'],
+        ['raibid-flux-sync', 'raibid:bootstrap:FluxSync'],
+      ]),
+    );
+    expect(components).toHaveLength(13);
+  });
+
+  it('names every child after its parent', () => {
+    const names = new Map(resources.map((r) => [r.urn, r.name]));
+    for (const r of resources.filter((x) => x.parent && names.has(x.parent))) expect(r.name.startsWith(`${names.get(r.parent)}-`), r.name).toBe(true);
+  });
+
+  it('orders the steps: preflight → k3s config → install → kubeconfig → provider → namespaces → secrets → bundle → Gitea ready → org/repo → push → Flux → sync', () => {
+    const closure = dependencyClosure(resources);
+    const steps: [string, Registered[]][] = [
+      ['preflight', [byName('raibid-preflight-check')]],
+      ['k3s config', ['raibid-k3s-config', 'raibid-k3s-registries', 'raibid-k3s-hosts'].map(byName)],
+      ['k3s install', [byName('raibid-k3s-install')]],
+      ['kubeconfig', [byName('raibid-kubeconfig-read')]],
+      ['provider', [byName('raibid-kubeconfig-provider')]],
+      ['namespaces', under('raibid-namespaces')],
+      ['secrets', under('raibid-secrets')],
+      ['bundle', under('raibid-platform')],
+      ['gitea ready', [byName('raibid-gitea-ready')]],
+      ['org/repo', [byName('raibid-gitea-repository')]],
+      ['push', [byName('raibid-gitea-push')]],
+      ['flux install', [byName('raibid-flux-operator'), byName('raibid-flux-instance')]],
+      ['sync', [byName('raibid-flux-sync-source'), byName('raibid-flux-sync-root')]],
+    ];
+    for (const [step, rs] of steps) expect(rs.length, step).toBeGreaterThan(0);
+    for (let i = 1; i < steps.length; i++) {
+      const [prevStep, prev] = steps[i - 1];
+      const [step, current] = steps[i];
+      for (const r of current) for (const p of prev) expect(closure.get(r.urn)!.has(p.urn), `${step}: ${r.name} must wait for ${prevStep}: ${p.name}`).toBe(true);
+    }
+  });
+
+  it('creates the token Secrets after their tokens and before Flux reads them', () => {
+    const closure = dependencyClosure(resources);
+    const fluxSecret = byName(`raibid-token-secrets-${FLUX_NAMESPACE}-${FLUX_SOURCE}`);
+    expect(closure.get(fluxSecret.urn)!.has(byName('raibid-tokens-flux-system-password').urn)).toBe(true);
+    expect(closure.get(byName('raibid-flux-sync-source').urn)!.has(fluxSecret.urn)).toBe(true);
+  });
+
+  it('passes the kubeconfig provider to every Kubernetes resource', () => {
+    const provider = byName('raibid-kubeconfig-provider').urn;
+    const k8s = resources.filter((r) => r.custom && r.type.startsWith('kubernetes:'));
+    expect(k8s.length).toBeGreaterThan(10);
+    for (const r of k8s) expect(r.deps, r.name).toContain(provider);
+  });
+});
+
+describe('bootstrap program: what it applies', () => {
+  it('runs the preflight generated from raibid.yaml', () => {
+    expect(byName('raibid-preflight-check').inputs).toMatchObject({ create: 'sh -s', stdin: preflightScript(c, '192.168.1.50') });
+  });
+
+  it('writes the k3s config and registries files generated from raibid.yaml', () => {
+    expect(byName('raibid-k3s-config').inputs.stdin).toBe(k3sConfigYaml(c, { host: '192.168.1.50' }));
+    expect(byName('raibid-k3s-registries').inputs.stdin).toBe(registriesYaml(c));
+  });
+
+  it('installs the pinned k3s and uninstalls it on destroy', () => {
+    const install = byName('raibid-k3s-install').inputs;
+    expect(install.create).toContain(`INSTALL_K3S_VERSION='${K3S_VERSION}'`);
+    expect(install.delete).toContain('k3s-uninstall.sh');
+    expect(install.triggers).toBeUndefined();
+  });
+
+  it('applies namespaces and storage classes before the Secrets, the rest after', () => {
+    const ns = under('raibid-namespaces').map((r) => r.type).sort();
+    expect(ns).toEqual(['kubernetes:core/v1:Namespace', 'kubernetes:core/v1:Namespace', 'kubernetes:storage.k8s.io/v1:StorageClass']);
+    expect(under('raibid-platform').map((r) => r.type).sort()).toEqual(['kubernetes:apps/v1:Deployment', 'kubernetes:core/v1:PersistentVolumeClaim', 'kubernetes:core/v1:Service']);
+  });
+
+  it('keeps the flux-system namespace restricted', () => {
+    const fluxNs = byName(`raibid-namespaces-${FLUX_NAMESPACE}`).inputs as { metadata: { name: string; labels: Record<string, string> } };
+    expect(fluxNs.metadata.name).toBe(FLUX_NAMESPACE);
+    expect(fluxNs.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+  });
+
+  it('installs the Flux Operator chart and a FluxInstance pinned to FLUX_VERSION, without sync', () => {
+    expect(byName('raibid-flux-operator').inputs).toMatchObject({ chart: FLUX_OPERATOR_CHART, version: FLUX_OPERATOR_VERSION, namespace: FLUX_NAMESPACE });
+    const spec = byName('raibid-flux-instance').inputs.spec as Record<string, any>;
+    expect(FLUX_VERSION).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(spec.distribution).toEqual({ version: FLUX_VERSION, registry: 'ghcr.io/fluxcd' });
+    expect(spec.sync).toBeUndefined();
+  });
+
+  it('applies the synthesized flux-system GitRepository and Kustomization, adding only the wait annotation', () => {
+    const [source, root] = readFluxSync(dir, c);
+    for (const [name, obj] of [['raibid-flux-sync-source', source], ['raibid-flux-sync-root', root]] as const) {
+      const applied = byName(name).inputs as Record<string, any>;
+      expect(applied.spec).toEqual(obj.spec);
+      expect(applied.metadata).toEqual({ ...obj.metadata, annotations: { 'pulumi.com/waitFor': 'condition=Ready' } });
+    }
+    expect((source.spec as Record<string, any>).secretRef).toEqual({ name: FLUX_SOURCE });
+  });
+
+  it('keeps PersistentVolumeClaims when Pulumi deletes', () => {
+    expect(resources.filter((r) => r.type === 'kubernetes:core/v1:PersistentVolumeClaim').map((r) => r.retainOnDelete)).toEqual([true]);
+  });
+
+  it('creates a Gitea token per gitea-token key of the catalogue, from the machine', () => {
+    const tokens = resources.filter((r) => r.name.startsWith('raibid-tokens-') && r.custom).map((r) => r.name).sort();
+    expect(tokens).toEqual(['raibid-tokens-flux-system-password', 'raibid-tokens-gitea-agent-token-token']);
+    expect(byName('raibid-tokens-gitea-agent-token-token').inputs.create).toContain(`'{"name":"raibid-ci-gitea-agent-token-token","scopes":["write:repository","write:package","read:organization"]}'`);
+  });
+});
+
+const MARKER = new RegExp(MARKERS.join('|'));
+
+describe('bootstrap program: credentials', () => {
+  it('generates every random catalogue key with @pulumi/random, result declared secret', () => {
+    const randoms = resources.filter((r) => r.type === 'random:index/randomPassword:RandomPassword');
+    const expected = SECRETS.flatMap((s) => Object.entries(s.keys).filter(([, v]) => v.from === 'random').map(([k]) => `raibid-credentials-${s.name}-${k}`));
+    expect(randoms.map((r) => r.name).sort()).toEqual(expected.sort());
+    for (const r of randoms) expect(r.additionalSecretOutputs, r.name).toContain('result');
+  });
+
+  it('declares stdout secret and keeps it out of the logs for the kubeconfig and every token', () => {
+    for (const r of [byName('raibid-kubeconfig-read'), ...resources.filter((x) => x.name.startsWith('raibid-tokens-') && x.custom)]) {
+      expect(r.additionalSecretOutputs, r.name).toContain('stdout');
+      expect(r.inputs.logging, r.name).toBe('stderr');
+    }
+  });
+
+  it('passes Secret data, the SSH key and the kubeconfig only as secrets', () => {
+    for (const r of resources.filter((x) => x.type === 'kubernetes:core/v1:Secret')) expect(isSecretValue(r.inputs.stringData), r.name).toBe(true);
+    for (const r of resources.filter((x) => x.type.startsWith('command:remote:'))) {
+      // The provider SDK may wrap the whole connection once one field of it is secret.
+      const conn = r.inputs.connection as Record<string, unknown>;
+      expect(isSecretValue(conn) || isSecretValue(conn.privateKey), r.name).toBe(true);
+    }
+    expect(isSecretValue(byName('raibid-kubeconfig-provider').inputs.kubeconfig)).toBe(true);
+  });
+
+  it('exports the admin password and the kubeconfig as secret outputs', async () => {
+    expect(await pulumi.isSecret(outputs.giteaAdminPassword)).toBe(true);
+    expect(await pulumi.isSecret(outputs.kubeconfig)).toBe(true);
+  });
+
+  it('shows no generated credential anywhere in plain text', async () => {
+    const plain = JSON.stringify(resources.map((r) => withoutSecrets(r.inputs)));
+    expect(plain.match(MARKER)).toBeNull();
+    for (const [key, value] of Object.entries(outputs)) {
+      if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) continue;
+      const resolved = pulumi.Output.isInstance(value) ? await new Promise((r) => value.apply(r)) : value;
+      expect(JSON.stringify(resolved).match(MARKER), key).toBeNull();
+    }
+  });
+
+  it('does carry the credentials, inside secrets (so the check above can fail)', () => {
+    const secretText = JSON.stringify(resources.map((r) => unwrapSecrets(r.inputs)));
+    for (const m of MARKERS) expect(secretText, m).toContain(m);
+  });
+});
+
+describe('bootstrap program: outputs', () => {
+  it('tells the user where things are and how to get the admin password', async () => {
+    expect(outputs).toMatchObject({
+      giteaUrl: 'http://gitea.dgx.local/',
+      registryHost: 'gitea.dgx.local',
+      gitopsRepository: 'http://gitea.dgx.local/raibid/raibid-ci.git',
+      giteaAdminUser: 'raibid-admin',
+      giteaAdminPasswordCommand: 'pulumi stack output giteaAdminPassword --show-secrets',
+      k3sVersion: K3S_VERSION,
+      fluxVersion: FLUX_VERSION,
+    });
+    expect(outputs.apiWebhookUrl).toMatch(/^http:\/\/raibid-api\.ci\.svc\.cluster\.local\//);
+    expect(await new Promise((r) => outputs.node.apply(r))).toMatchObject({ arch: 'aarch64', cores: '20' });
+    expect(parse(await new Promise<string>((r) => outputs.kubeconfig.apply(r))).clusters[0].cluster.server).toBe('https://192.168.1.50:6443');
+  });
+});
+
+describe('Pulumi project', () => {
+  const project = parse(readFileSync('Pulumi.yaml', 'utf8'));
+
+  it('runs src/bootstrap/index.ts on Node with tsx, as the project is an ES module', () => {
+    expect(project).toMatchObject({ name: CONFIG_NAMESPACE, main: 'src/bootstrap/index.ts', runtime: { name: 'nodejs', options: { typescript: false, nodeargs: '--import tsx' } } });
+    expect(JSON.parse(readFileSync('package.json', 'utf8')).type).toBe('module');
+  });
+
+  it('loads the entry point the way the Pulumi language host does (dynamic import, default export)', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', "const m = await import('./src/bootstrap/index.ts'); console.log(Object.keys(m).join(','), typeof m.default);"], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('default function');
+  });
+
+  it('ships an example stack config with every required key and no secret', () => {
+    const example = parse(readFileSync('Pulumi.example.yaml', 'utf8')).config as Record<string, unknown>;
+    expect(Object.keys(example).sort()).toEqual(['raibid-ci:host', 'raibid-ci:sshKeyPath', 'raibid-ci:sshUser']);
+    expect(JSON.stringify(example)).not.toMatch(/secure|PRIVATE KEY/);
+  });
+});
