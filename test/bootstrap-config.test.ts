@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeSnapshot, installMocks, MOCK_PRIVATE_KEY, writeKeyFile } from './bootstrap-harness.js';
-import { removeTemp, synthToTemp } from './helpers.js';
+import { config, removeTemp, synthToTemp } from './helpers.js';
+import { snapshotRepository } from '../src/bootstrap/repo-snapshot.js';
 
 type Program = typeof import('../src/bootstrap/program.js');
 type StackConfigModule = typeof import('../src/bootstrap/stack-config.js');
@@ -113,6 +115,44 @@ describe('bootstrap stack config', () => {
       );
     } finally {
       rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('repository snapshot', () => {
+  const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd, stdio: 'pipe' });
+
+  it('bundles flux.branch when it carries the synthesized clusters/<name>/', () => {
+    const repo = mkdtempSync(join(tmpdir(), 'raibid-repo-'));
+    try {
+      git(repo, 'init', '-q');
+      mkdirSync(join(repo, 'clusters/dgx-spark'), { recursive: true });
+      writeFileSync(join(repo, 'clusters/dgx-spark/kustomization.yaml'), 'resources: []\n');
+      git(repo, 'add', '.');
+      git(repo, 'commit', '-qm', 'synth');
+      const snap = snapshotRepository(repo, config());
+      expect(snap.branch).toBe('main');
+      expect(snap.commit).toMatch(/^[0-9a-f]{40}$/);
+      expect(existsSync(snap.bundlePath)).toBe(true);
+      rmSync(snap.bundlePath);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
+  it('fails when the branch has no synthesized tree committed', () => {
+    const repo = mkdtempSync(join(tmpdir(), 'raibid-repo-'));
+    try {
+      git(repo, 'init', '-q');
+      writeFileSync(join(repo, 'README.md'), 'x\n');
+      git(repo, 'add', '.');
+      git(repo, 'commit', '-qm', 'init');
+      expect(() => snapshotRepository(repo, config())).toThrow(
+        'branch main has no clusters/dgx-spark/kustomization.yaml: run `npm run synth` and commit clusters/, infrastructure/ and apps/ before bootstrapping (Flux reconciles what is committed)',
+      );
+      expect(() => snapshotRepository(repo, config('flux:\n  branch: release\n'))).toThrow(`branch "release" (flux.branch) is not in the git repository at ${repo}; bootstrap pushes that branch to Gitea for Flux`);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
     }
   });
 });

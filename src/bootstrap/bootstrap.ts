@@ -7,7 +7,7 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import type { RaibidConfig } from '../config/resolve.js';
-import { apiInternalUrl, giteaPublicUrl } from '../endpoints.js';
+import { apiWebhookUrl, giteaPublicUrl } from '../endpoints.js';
 import type { Manifest } from '../gitops/render.js';
 import { SECRETS, type SecretSpec, type SecretValue } from '../secrets/catalog.js';
 import { sshConnection } from './connection.js';
@@ -116,7 +116,8 @@ export class Bootstrap extends pulumi.ComponentResource {
     const secretsCreated = [...this.secrets.secrets.values()];
 
     this.platform = new Platform(`${name}-platform`, { objects: platform, provider, after: after(this.namespaces.created, secretsCreated) }, child);
-    this.gitea = new Gitea(`${name}-gitea`, { connection, config, repo: inputs.repo, after: this.platform.created }, child);
+    // Everything applied so far: the platform alone may be empty while components are being written.
+    this.gitea = new Gitea(`${name}-gitea`, { connection, config, repo: inputs.repo, after: after(this.namespaces.created, secretsCreated, this.platform.created) }, child);
     tokens = new GiteaTokens(`${name}-tokens`, { connection, config, after: [this.gitea.repository] }, child);
     this.tokens = tokens;
     this.tokenSecrets = new Secrets(
@@ -133,7 +134,7 @@ export class Bootstrap extends pulumi.ComponentResource {
     this.outputs = {
       giteaUrl: giteaPublicUrl(config),
       registryHost: config.registryHost,
-      apiWebhookUrl: apiInternalUrl(config),
+      apiWebhookUrl: apiWebhookUrl(config),
       gitopsRepository: `${giteaPublicUrl(config)}${config.flux.organization}/${config.flux.repository}.git`,
       giteaAdminUser: config.gitea.admin.username,
       giteaAdminPassword: admin,

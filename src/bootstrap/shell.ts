@@ -25,7 +25,16 @@ export function writeFileScript(path: string, mode: string, restartK3s: boolean)
     `if sudo test -f ${sh(path)} && sudo cmp -s "$tmp" ${sh(path)}; then echo ${sh(`${path} unchanged`)}; exit 0; fi`,
     `sudo install -D -m ${mode} -o root -g root "$tmp" ${sh(path)}`,
     `echo ${sh(`wrote ${path}`)}`,
-    ...(restartK3s ? ['if systemctl is-active --quiet k3s; then sudo systemctl restart k3s; echo restarted k3s; fi'] : []),
+    ...(restartK3s
+      ? [
+          'if systemctl is-active --quiet k3s; then',
+          '  sudo systemctl restart k3s',
+          // Later steps talk to the API server: wait until it answers again.
+          '  for i in $(seq 1 60); do sudo k3s kubectl get --raw /readyz > /dev/null 2>&1 && break; sleep 5; done',
+          '  echo restarted k3s',
+          'fi',
+        ]
+      : []),
   );
 }
 
