@@ -1,4 +1,2 @@
-/** `pulumi up` runs this (Pulumi.yaml `main`): the default export is the program, its result the stack outputs. */
-import { bootstrap } from './program.js';
-
-export default () => bootstrap();
+/** `pulumi up` runs this (Pulumi.yaml `main`): the default export is the program; its result, the stack outputs. */
+export { bootstrap as default } from './program.js';
