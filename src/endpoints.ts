@@ -8,6 +8,8 @@ export const GITEA_HTTP_SERVICE = 'gitea-http';
 export const GITEA_SSH_SERVICE = 'gitea-ssh';
 export const GITEA_HTTP_PORT = 3000;
 export const GITEA_SSH_PORT = 2222;
+/** Gitea's LoadBalancer Service for the LAN (k3s ServiceLB); `gitea.<domain>` resolves to it in the cluster too. */
+export const GITEA_LAN_SERVICE = 'gitea';
 export const POSTGRES_SERVICE = 'gitea-postgres';
 export const POSTGRES_PORT = 5432;
 export const REDIS_SERVICE = 'redis';

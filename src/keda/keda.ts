@@ -1,12 +1,155 @@
 /**
- * KEDA, installed by Flux from the kedacore Helm chart.
- * (Stub: filled in by its issue.)
+ * KEDA (controllers layer, namespace `namespaces.keda`), installed by Flux from the kedacore Helm chart:
+ * a `HelmRepository` and a `HelmRelease` pinned to `keda.chartVersion`, plus the NetworkPolicies of the
+ * three KEDA pods on top of the namespace's default deny.
+ *
+ * - CRDs: the chart renders them from `templates/crds/` when `crds.install` is true, so every Helm install
+ *   and upgrade applies them; `install.crds` / `upgrade.crds: CreateReplace` also covers a chart that moves
+ *   them to `crds/`. The controllers layer waits for the release, so ScaledJobs in `apps` find their CRDs.
+ * - Remediation: a failed install is uninstalled and retried; a failed upgrade is rolled back and retried.
+ * - Resources: requests and memory limits from `keda.resources`; the chart's CPU limit (1 core) stays
+ *   unless `cpuLimit` is set.
+ * - Values: in the ConfigMap `keda-values` (`valuesFrom`), labelled so Flux re-applies the release when it
+ *   changes.
+ * - Drift detection stays off: the operator itself patches the caBundle of its webhook and APIService.
+ * @see https://github.com/kedacore/charts/blob/main/keda/values.yaml
+ * @see https://fluxcd.io/flux/components/helm/helmreleases/
  */
+import { ConfigMap } from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
-import { ComponentChart, type ComponentChartProps } from '../gitops/component.js';
+import { stringify } from 'yaml';
+import type { IHelmRelease } from '@kubernetes-models/flux-cd/helm.toolkit.fluxcd.io/v2/HelmRelease';
+import type { IHelmRepository } from '@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1/HelmRepository';
+import { ComponentChart, manifest, type ComponentChartProps } from '../gitops/component.js';
+import { componentLabels } from '../labels.js';
+import { bytes, cpuMillis, formatBytes } from '../config/quantity.js';
+import type { Resources } from '../config/types.js';
+import { allowTraffic } from '../network/policy.js';
+import { REDIS_PORT } from '../endpoints.js';
+import { requestsOf, sumRequests, type Requests } from '../storage/hardened-workload.js';
+import { REDIS_POD_LABELS } from '../redis/labels.js';
+
+/** The kedacore chart repository. */
+export const KEDA_CHART_REPOSITORY = 'https://kedacore.github.io/charts';
+/** Oldest chart (= KEDA) version accepted. */
+export const KEDA_MIN_VERSION = '2.20.1';
+/** Helm release name; the chart names its deployments after fixed names, not the release. */
+export const KEDA_RELEASE = 'keda';
+
+/** ConfigMap holding the chart values, and its key. */
+export const KEDA_VALUES_CONFIG_MAP = 'keda-values';
+export const KEDA_VALUES_KEY = 'values.yaml';
+
+/** Pod labels the chart puts on each KEDA deployment (`app.kubernetes.io/name`; the other labels are shared). */
+export const KEDA_OPERATOR_PODS = { 'app.kubernetes.io/name': 'keda-operator' } as const;
+export const KEDA_METRICS_SERVER_PODS = { 'app.kubernetes.io/name': 'keda-operator-metrics-apiserver' } as const;
+export const KEDA_WEBHOOK_PODS = { 'app.kubernetes.io/name': 'keda-admission-webhooks' } as const;
+/** gRPC port the metrics server fetches metrics from the operator on. */
+export const KEDA_OPERATOR_GRPC_PORT = 9666;
+/** HTTPS port of the metrics API server container (the chart's `service.portHttpsTarget`). */
+export const KEDA_METRICS_SERVER_PORT = 6443;
+/** Port of the admission webhook container. */
+export const KEDA_WEBHOOK_PORT = 9443;
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
+  return 0;
+}
+
+/** Chart resources for one KEDA deployment. */
+function chartResources(r: Resources, key: string): Record<string, unknown> {
+  if (bytes(r.memoryLimit) < bytes(r.memory)) throw new Error(`'${key}.memoryLimit' (${JSON.stringify(r.memoryLimit)}) is below '${key}.memory' (${JSON.stringify(r.memory)}); set it ≥ memory`);
+  return {
+    requests: { cpu: `${cpuMillis(r.cpu)}m`, memory: formatBytes(bytes(r.memory)) },
+    limits: { memory: formatBytes(bytes(r.memoryLimit)), ...(r.cpuLimit !== undefined ? { cpu: `${cpuMillis(r.cpuLimit)}m` } : {}) },
+  };
+}
 
 export class Keda extends ComponentChart {
+  /** Chart (= KEDA) version. */
+  readonly chartVersion: string;
+  /** Helm values passed to the chart. */
+  readonly values: Readonly<Record<string, unknown>>;
+  /** Requests of the operator, metrics server and webhooks together. */
+  readonly requests: Requests;
+
   constructor(scope: Construct, id: string, props: Omit<ComponentChartProps, 'layer' | 'bootstrap'>) {
     super(scope, id, { ...props, layer: 'controllers', bootstrap: false });
+    const c = props.config;
+    const namespace = c.namespaces.keda;
+    this.chartVersion = c.keda.chartVersion;
+    if (compareVersions(this.chartVersion, KEDA_MIN_VERSION) < 0) {
+      throw new Error(`'keda.chartVersion' (${JSON.stringify(this.chartVersion)}) is older than ${KEDA_MIN_VERSION}; use ${KEDA_MIN_VERSION} or newer`);
+    }
+    const r = c.keda.resources;
+    this.values = {
+      crds: { install: true },
+      // Tags are pinned by the chart version; re-pulling them at every start only adds a registry dependency.
+      image: { pullPolicy: 'IfNotPresent' },
+      resources: {
+        operator: chartResources(r.operator, 'keda.resources.operator'),
+        metricServer: chartResources(r.metricsServer, 'keda.resources.metricsServer'),
+        webhooks: chartResources(r.webhooks, 'keda.resources.webhooks'),
+      },
+      // The chart's own policies would allow the operator to reach every pod; ours below are exact.
+      networkPolicy: { enabled: false },
+    };
+    this.requests = sumRequests(requestsOf(r.operator), requestsOf(r.metricsServer), requestsOf(r.webhooks));
+
+    const labels = componentLabels('keda', 'autoscaler');
+    const interval = c.flux.interval;
+    new ConfigMap(this, 'values', {
+      metadata: { name: KEDA_VALUES_CONFIG_MAP, namespace, labels: { ...labels, 'reconcile.fluxcd.io/watch': 'Enabled' } },
+      data: { [KEDA_VALUES_KEY]: stringify(this.values, { lineWidth: 0 }) },
+    });
+    manifest<IHelmRepository>(this, 'repository', {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'HelmRepository',
+      metadata: { name: 'kedacore', namespace: namespace, labels },
+      spec: { url: KEDA_CHART_REPOSITORY, interval: '1h', timeout: '60s' },
+    });
+    manifest<IHelmRelease>(this, 'release', {
+      apiVersion: 'helm.toolkit.fluxcd.io/v2',
+      kind: 'HelmRelease',
+      metadata: { name: KEDA_RELEASE, namespace: namespace, labels },
+      spec: {
+        interval,
+        timeout: c.flux.timeout,
+        releaseName: KEDA_RELEASE,
+        chart: { spec: { chart: 'keda', version: this.chartVersion, sourceRef: { kind: 'HelmRepository', name: 'kedacore' }, interval: '1h' } },
+        install: { crds: 'CreateReplace', remediation: { retries: 3 } },
+        upgrade: { crds: 'CreateReplace', cleanupOnFail: true, remediation: { retries: 3, remediateLastFailure: true, strategy: 'rollback' } },
+        // Values live in a ConfigMap (readable YAML in git); the watch label makes a change apply at once.
+        valuesFrom: [{ kind: 'ConfigMap', name: KEDA_VALUES_CONFIG_MAP, valuesKey: KEDA_VALUES_KEY }],
+      },
+    });
+
+    const apiServer = { peers: [{ apiServer: true as const }], ports: [c.network.apiServerPort, 443] };
+    allowTraffic(this, 'policy-operator', {
+      config: c,
+      name: 'keda-operator',
+      namespace: namespace,
+      pods: KEDA_OPERATOR_PODS,
+      ingress: [{ peers: [{ namespace: namespace, pods: KEDA_METRICS_SERVER_PODS }], ports: [KEDA_OPERATOR_GRPC_PORT] }],
+      egress: [apiServer, { peers: [{ namespace: c.namespaces.infrastructure, pods: REDIS_POD_LABELS }], ports: [REDIS_PORT] }],
+    });
+    allowTraffic(this, 'policy-metrics-server', {
+      config: c,
+      name: 'keda-metrics-apiserver',
+      namespace: namespace,
+      pods: KEDA_METRICS_SERVER_PODS,
+      ingress: [{ peers: [{ apiServer: true }], ports: [KEDA_METRICS_SERVER_PORT] }],
+      egress: [apiServer, { peers: [{ namespace: namespace, pods: KEDA_OPERATOR_PODS }], ports: [KEDA_OPERATOR_GRPC_PORT] }],
+    });
+    allowTraffic(this, 'policy-webhooks', {
+      config: c,
+      name: 'keda-admission-webhooks',
+      namespace: namespace,
+      pods: KEDA_WEBHOOK_PODS,
+      ingress: [{ peers: [{ apiServer: true }], ports: [KEDA_WEBHOOK_PORT] }],
+      egress: [apiServer],
+    });
   }
 }

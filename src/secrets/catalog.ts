@@ -4,6 +4,7 @@
  * Pulumi bootstrap creates exactly this set. test/secret-contract.test.ts proves the two agree.
  */
 import type { RaibidConfig } from '../config/resolve.js';
+import { REDIS_AGENT_USER, REDIS_API_USER, REDIS_KEDA_USER } from '../redis/acl.js';
 
 /** Where a key's value comes from when bootstrap creates the Secret. */
 export type SecretValue =
@@ -57,19 +58,19 @@ export const SECRETS: readonly SecretSpec[] = [
     namespace: 'ci',
     name: 'redis-api',
     description: 'Redis credentials of the API (producer)',
-    keys: { username: { from: 'config', value: () => 'raibid-api' }, password: { from: 'copy', secret: 'redis-users', key: 'api-password' } },
+    keys: { username: { from: 'config', value: () => REDIS_API_USER }, password: { from: 'copy', secret: 'redis-users', key: 'api-password' } },
   },
   {
     namespace: 'ci',
     name: 'redis-agent',
     description: 'Redis credentials of the agents (consume and acknowledge)',
-    keys: { username: { from: 'config', value: () => 'raibid-agent' }, password: { from: 'copy', secret: 'redis-users', key: 'agent-password' } },
+    keys: { username: { from: 'config', value: () => REDIS_AGENT_USER }, password: { from: 'copy', secret: 'redis-users', key: 'agent-password' } },
   },
   {
     namespace: 'ci',
     name: 'redis-keda',
     description: 'Redis credentials KEDA reads stream and group info with',
-    keys: { username: { from: 'config', value: () => 'raibid-keda' }, password: { from: 'copy', secret: 'redis-users', key: 'keda-password' } },
+    keys: { username: { from: 'config', value: () => REDIS_KEDA_USER }, password: { from: 'copy', secret: 'redis-users', key: 'keda-password' } },
   },
   {
     namespace: 'ci',

@@ -48,6 +48,14 @@ export const redisSection = z
 export const kedaSection = z
   .strictObject({
     chartVersion: z.string().regex(/^\d+\.\d+\.\d+$/, { error: 'expected an exact chart version such as "2.18.0"' }).default('2.20.2').describe('kedacore/keda Helm chart version (= KEDA version), ≥ 2.20.1.'),
+    resources: z
+      .strictObject({
+        operator: resources({ cpu: '100m', memory: '100Mi', memoryLimit: '512Mi' }).describe('The KEDA operator (runs the scalers; talks to Redis).'),
+        metricsServer: resources({ cpu: '100m', memory: '100Mi', memoryLimit: '256Mi' }).describe('The KEDA metrics API server (serves external metrics to the HPA).'),
+        webhooks: resources({ cpu: '100m', memory: '100Mi', memoryLimit: '256Mi' }).describe('The KEDA admission webhooks.'),
+      })
+      .prefault({})
+      .describe('Requests and memory limits of the three KEDA deployments, passed to the chart. The request defaults are the chart\'s own (100m / 100Mi each).'),
   })
   .prefault({});
 
