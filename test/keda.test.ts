@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { buildApp } from '../src/app.js';
+import { Keda } from '../src/keda/keda.js';
+import { config, findObject, objectsUnder, synthFiles } from './helpers.js';
+
+const objs = objectsUnder('infrastructure/controllers/keda/');
+const release = findObject(objs, 'HelmRelease', 'keda', 'keda');
+const values = (yaml = '') => parse(findObject(objectsUnder('infrastructure/controllers/keda/', yaml), 'ConfigMap', 'keda-values', 'keda').data['values.yaml']);
+const policy = (name: string) => findObject(objs, 'NetworkPolicy', name, 'keda').spec;
+
+function synthError(yaml: string): string {
+  try {
+    synthFiles(yaml);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected synth to fail');
+}
+
+describe('KEDA', () => {
+  it('comes from the kedacore chart repository', () => {
+    expect(findObject(objs, 'HelmRepository', 'kedacore', 'keda').spec.url).toBe('https://kedacore.github.io/charts');
+  });
+
+  it('is a helm.toolkit.fluxcd.io/v2 release pinned to chart 2.20.2', () => {
+    expect(release.apiVersion).toBe('helm.toolkit.fluxcd.io/v2');
+    expect(release.spec.chart.spec).toEqual({ chart: 'keda', version: '2.20.2', sourceRef: { kind: 'HelmRepository', name: 'kedacore' }, interval: '1h' });
+  });
+
+  it('remediates failed installs and upgrades', () => {
+    expect(release.spec.install.remediation).toEqual({ retries: 3 });
+    expect(release.spec.upgrade.remediation).toEqual({ retries: 3, remediateLastFailure: true, strategy: 'rollback' });
+  });
+
+  it('installs and upgrades its CRDs', () => {
+    expect(release.spec.install.crds).toBe('CreateReplace');
+    expect(release.spec.upgrade.crds).toBe('CreateReplace');
+    expect(values().crds).toEqual({ install: true });
+  });
+
+  it('reads its values from a watched ConfigMap', () => {
+    expect(release.spec.valuesFrom).toEqual([{ kind: 'ConfigMap', name: 'keda-values', valuesKey: 'values.yaml' }]);
+    expect(findObject(objs, 'ConfigMap', 'keda-values').metadata.labels['reconcile.fluxcd.io/watch']).toBe('Enabled');
+  });
+
+  it('sets requests and memory limits on all three deployments', () => {
+    expect(values().resources).toEqual({
+      operator: { requests: { cpu: '100m', memory: '100Mi' }, limits: { memory: '512Mi' } },
+      metricServer: { requests: { cpu: '100m', memory: '100Mi' }, limits: { memory: '256Mi' } },
+      webhooks: { requests: { cpu: '100m', memory: '100Mi' }, limits: { memory: '256Mi' } },
+    });
+  });
+
+  it('follows keda.resources, including a CPU limit when one is set', () => {
+    const v = values('keda:\n  resources:\n    operator:\n      cpu: 250m\n      memory: 200Mi\n      memoryLimit: 1Gi\n      cpuLimit: "1"\n');
+    expect(v.resources.operator).toEqual({ requests: { cpu: '250m', memory: '200Mi' }, limits: { memory: '1Gi', cpu: '1000m' } });
+  });
+
+  it('pulls pinned images only when absent and keeps the chart network policies off', () => {
+    expect(values().image).toEqual({ pullPolicy: 'IfNotPresent' });
+    expect(values().networkPolicy).toEqual({ enabled: false });
+  });
+
+  it('exposes the requests of its pods', () => {
+    const keda = buildApp(config()).node.findChild('keda') as Keda;
+    expect(keda.requests).toEqual({ cpuMillis: 300, memoryBytes: 300 * 2 ** 20 });
+  });
+
+  it('lets the operator reach Redis and the API server, and only the metrics server reach the operator', () => {
+    const p = policy('keda-operator');
+    expect(p.egress).toContainEqual({
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'infrastructure' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'redis', 'app.kubernetes.io/part-of': 'raibid-ci' } } }],
+      ports: [{ protocol: 'TCP', port: 6379 }],
+    });
+    expect(p.egress).toContainEqual({ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 6443 }, { protocol: 'TCP', port: 443 }] });
+    expect(p.ingress).toEqual([
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'keda' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'keda-operator-metrics-apiserver' } } }], ports: [{ protocol: 'TCP', port: 9666 }] },
+    ]);
+  });
+
+  it('lets the API server reach the metrics server and the webhooks', () => {
+    expect(policy('keda-metrics-apiserver').ingress).toEqual([{ from: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 6443 }] }]);
+    expect(policy('keda-admission-webhooks').ingress).toEqual([{ from: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 9443 }] }]);
+    const pinned = findObject(objectsUnder('infrastructure/controllers/keda/', 'cluster:\n  nodeAddress: 192.168.1.50\n'), 'NetworkPolicy', 'keda-admission-webhooks');
+    expect(pinned.spec.ingress[0].from).toEqual([{ ipBlock: { cidr: '192.168.1.50/32' } }]);
+  });
+
+  it('follows keda.chartVersion and namespaces.keda', () => {
+    const other = objectsUnder('infrastructure/controllers/keda/', 'keda:\n  chartVersion: 2.21.0\nnamespaces:\n  keda: autoscaling\n');
+    expect(findObject(other, 'HelmRelease', 'keda', 'autoscaling').spec.chart.spec.version).toBe('2.21.0');
+  });
+
+  it('fails on a chart older than 2.20.1', () => {
+    expect(synthError('keda:\n  chartVersion: 2.19.0\n')).toBe(`'keda.chartVersion' ("2.19.0") is older than 2.20.1; use 2.20.1 or newer`);
+  });
+
+  it('fails on a memory limit below the request', () => {
+    expect(synthError('keda:\n  resources:\n    webhooks:\n      memory: 512Mi\n      memoryLimit: 256Mi\n')).toBe(`'keda.resources.webhooks.memoryLimit' ("256Mi") is below 'keda.resources.webhooks.memory' ("512Mi"); set it ≥ memory`);
+  });
+
+  it('matches the snapshot', () => {
+    expect(objs).toMatchSnapshot();
+  });
+});

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { Redis } from '../src/redis/redis.js';
+import { REDIS_AGENT_USER, REDIS_API_USER, REDIS_KEDA_USER, REDIS_USERS } from '../src/redis/acl.js';
+import { SECRETS } from '../src/secrets/catalog.js';
+import { config, findObject, objectsUnder, podSpecOf, synthFiles } from './helpers.js';
+
+const dir = 'infrastructure/configs/redis/';
+const objs = objectsUnder(dir);
+const sts = findObject(objs, 'StatefulSet', 'redis', 'infrastructure');
+const pod = podSpecOf(sts);
+const redis = pod.containers[0];
+const init = pod.initContainers[0];
+const files = (yaml = '') => findObject(objectsUnder(dir, yaml), 'ConfigMap', 'redis-config', 'infrastructure').data as Record<string, string>;
+const conf = (yaml = '') => files(yaml)['redis.conf'].split('\n');
+const component = (yaml = '') => buildApp(config(yaml)).node.findChild('redis') as Redis;
+
+function synthError(yaml: string): string {
+  try {
+    synthFiles(yaml);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected synth to fail');
+}
+
+describe('Redis', () => {
+  it('runs one replica of the configured official image (≥ 7.2)', () => {
+    expect(redis.image).toBe('docker.io/library/redis:8.10.1-alpine3.23');
+    expect(init.image).toBe(redis.image);
+    expect(sts.spec.replicas).toBe(1);
+  });
+
+  it('keeps its data on the retained 10 GiB claim', () => {
+    const claim = findObject(objs, 'PersistentVolumeClaim', 'redis-data', 'infrastructure');
+    expect(claim.spec.resources.requests.storage).toBe('10Gi');
+    expect(pod.volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 'redis-data', readOnly: false } });
+    expect(redis.volumeMounts).toContainEqual({ mountPath: '/data', name: 'data' });
+  });
+
+  it('is reached through the redis Service on 6379', () => {
+    const svc = findObject(objs, 'Service', 'redis', 'infrastructure');
+    expect(svc.spec.ports).toEqual([{ name: 'redis', port: 6379, targetPort: 6379 }]);
+    expect(svc.spec.selector).toEqual({ 'app.kubernetes.io/name': 'redis', 'app.kubernetes.io/part-of': 'raibid-ci' });
+  });
+
+  it('persists every write: AOF fsynced every second plus RDB snapshots', () => {
+    expect(conf()).toEqual(expect.arrayContaining(['appendonly yes', 'appendfsync everysec', 'save 300 10', 'dir /data']));
+  });
+
+  it('caps memory at 75 % of the memory limit and never evicts queued jobs', () => {
+    expect(conf()).toEqual(expect.arrayContaining([`maxmemory ${0.75 * 2 * 2 ** 30}`, 'maxmemory-policy noeviction']));
+    expect(redis.resources.limits.memory).toBe('2048Mi');
+  });
+
+  it('follows redis.maxmemoryPercent and the memory limit', () => {
+    expect(conf('redis:\n  maxmemoryPercent: 50\n  resources:\n    memoryLimit: 4Gi\n')).toContain(`maxmemory ${2 * 2 ** 30}`);
+    expect(component('redis:\n  maxmemoryPercent: 50\n  resources:\n    memoryLimit: 4Gi\n').maxmemory).toBe(2 * 2 ** 30);
+  });
+
+  it('authenticates only through the ACL file the init container builds', () => {
+    expect(conf()).toContain('aclfile /run/redis/users.acl');
+    expect(conf().some((l) => /^requirepass/.test(l))).toBe(false);
+    expect(init.command).toEqual(['sh', '/etc/redis/build-acl.sh']);
+    expect(files()['build-acl.sh']).toContain("echo 'user default off resetpass resetkeys resetchannels -@all'");
+  });
+
+  it('mounts the redis-users Secret in the init container only', () => {
+    expect(pod.volumes).toContainEqual({ name: 'users', secret: { secretName: 'redis-users', defaultMode: 0o440 } });
+    expect(init.volumeMounts).toContainEqual({ mountPath: '/etc/redis-users', name: 'users', readOnly: true });
+    expect(redis.volumeMounts.some((m: { name: string }) => m.name === 'users')).toBe(false);
+    expect(pod.volumes).toContainEqual({ name: 'run', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+  });
+
+  it('has one ACL user per role, named as the catalogue’s Secrets say', () => {
+    expect(REDIS_USERS.map((u) => u.name)).toEqual([REDIS_API_USER, REDIS_AGENT_USER, REDIS_KEDA_USER, 'raibid-init']);
+    const c = config();
+    for (const [secret, user] of [['redis-api', REDIS_API_USER], ['redis-agent', REDIS_AGENT_USER], ['redis-keda', REDIS_KEDA_USER]] as const) {
+      const spec = SECRETS.find((s) => s.name === secret)!;
+      const username = spec.keys.username;
+      expect(username.from === 'config' && username.value(c), secret).toBe(user);
+    }
+    const passwordKeys = Object.keys(SECRETS.find((s) => s.name === 'redis-users')!.keys);
+    expect(REDIS_USERS.flatMap((u) => (u.secretKey ? [u.secretKey] : []))).toEqual(passwordKeys);
+  });
+
+  it('limits each user to the pool streams', () => {
+    const script = files('agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n    - name: docs\n      stream: ci-docs\n')['build-acl.sh'];
+    expect(script).toContain('resetkeys %W~ci-jobs %W~ci-docs resetchannels -@all +ping +xadd"');
+    expect(script).toContain('resetkeys %R~ci-jobs %R~ci-docs resetchannels -@all +ping +info +xinfo|groups +xpending +xlen"');
+  });
+
+  it('creates every pool stream and group in a postStart hook, before it can be ready', () => {
+    expect(redis.lifecycle).toEqual({ postStart: { exec: { command: ['sh', '/etc/redis/init-streams.sh'] } } });
+    const script = files('agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n    - name: docs\n      group: docs-workers\n')['init-streams.sh'];
+    expect(script.split('\n').filter((l) => l.startsWith('group '))).toEqual(["group 'ci-jobs' 'ci-workers'", "group 'ci-docs' 'docs-workers'"]);
+    expect(script).toContain("XGROUP CREATE \"$1\" \"$2\" '$' MKSTREAM");
+  });
+
+  it('restarts when its configuration changes', () => {
+    const hash = (yaml: string) => findObject(objectsUnder(dir, yaml), 'StatefulSet', 'redis').spec.template.metadata.annotations['raibid-ci/config-hash'];
+    expect(hash('')).toMatch(/^[0-9a-f]{16}$/);
+    expect(hash('agents:\n  pools:\n    - name: docs\n')).not.toBe(hash(''));
+  });
+
+  it('runs hardened as the image’s redis user', () => {
+    expect(pod.securityContext).toMatchObject({ runAsUser: 999, runAsGroup: 1000, fsGroup: 1000, runAsNonRoot: true });
+    for (const c of [redis, init]) {
+      expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+    }
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.serviceAccountName).toBe('redis');
+    expect(pod.enableServiceLinks).toBe(false);
+  });
+
+  it('probes its declared port', () => {
+    expect(redis.ports).toEqual([{ containerPort: 6379, name: 'redis' }]);
+    expect(redis.readinessProbe.tcpSocket).toEqual({ port: 6379 });
+    expect(redis.livenessProbe.tcpSocket).toEqual({ port: 6379 });
+  });
+
+  it('requests what redis.resources says', () => {
+    expect(redis.resources).toEqual({ requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '2048Mi' } });
+    expect(component().requests).toEqual({ cpuMillis: 100, memoryBytes: 512 * 2 ** 20 });
+  });
+
+  it('accepts clients from the ci namespace and the KEDA operator only', () => {
+    const policy = findObject(objs, 'NetworkPolicy', 'redis', 'infrastructure').spec;
+    expect(policy.policyTypes).toEqual(['Ingress']);
+    expect(policy.ingress).toEqual([
+      {
+        from: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ci' } } },
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'keda' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'keda-operator' } } },
+        ],
+        ports: [{ protocol: 'TCP', port: 6379 }],
+      },
+    ]);
+  });
+
+  it('holds no Secret and no password', () => {
+    expect(objs.filter((o) => o.kind === 'Secret')).toEqual([]);
+    expect(JSON.stringify(objs)).not.toMatch(/requirepass|\s>[A-Za-z0-9]{8,}/);
+  });
+
+  it('fails on a storage size that is not a whole number of GiB', () => {
+    expect(synthError('redis:\n  storage: 0.5Gi\n')).toBe(`'redis.storage' ("0.5Gi") must be a whole number of GiB, at least 1, such as "10Gi" or "1Ti"`);
+  });
+
+  it('matches the snapshot', () => {
+    expect(objs).toMatchSnapshot();
+  });
+});
