@@ -41,7 +41,7 @@ describe('KEDA', () => {
 
   it('reads its values from a watched ConfigMap', () => {
     expect(release.spec.valuesFrom).toEqual([{ kind: 'ConfigMap', name: 'keda-values', valuesKey: 'values.yaml' }]);
-    expect(findObject(objs, 'ConfigMap', 'keda-values').metadata.labels['reconcile.fluxcd.io/watch']).toBe('Enabled');
+    expect(findObject(objs, 'ConfigMap', 'keda-values').metadata.labels?.['reconcile.fluxcd.io/watch']).toBe('Enabled');
   });
 
   it('sets requests and memory limits on all three deployments', () => {
