@@ -147,6 +147,13 @@ describe('Redis', () => {
     expect(synthError('redis:\n  storage: 0.5Gi\n')).toBe(`'redis.storage' ("0.5Gi") must be a whole number of GiB, at least 1, such as "10Gi" or "1Ti"`);
   });
 
+  it('fails on a Redis older than 7.2', () => {
+    expect(synthError('redis:\n  image: docker.io/library/redis:7.0.15-alpine\n')).toBe(
+      `'redis.image' ("docker.io/library/redis:7.0.15-alpine") is Redis 7.0; KEDA's lag-based scaling needs Redis 7.2 or newer, such as "docker.io/library/redis:8.10.1-alpine3.23"`,
+    );
+    expect(() => synthFiles('redis:\n  image: docker.io/library/redis:7.2.5\n')).not.toThrow();
+  });
+
   it('matches the snapshot', () => {
     expect(objs).toMatchSnapshot();
   });

@@ -46,6 +46,19 @@ export function redisIds(image: string): { uid: number; gid: number } {
   return { uid: 999, gid: /alpine/.test(image) ? 1000 : 999 };
 }
 
+/** Oldest Redis accepted: KEDA's lag-based scaling reads `lag` from XINFO GROUPS (7.0+); 7.2 is the oldest supported line. */
+export const REDIS_MIN_VERSION: readonly [number, number] = [7, 2];
+
+/** Fails when the image tag names a Redis older than 7.2 (digests and unversioned tags are not judged). */
+export function checkRedisVersion(image: string): void {
+  const tag = /:(\d+)\.(\d+)[^/:@]*$/.exec(image);
+  if (!tag) return;
+  const [major, minor] = [Number(tag[1]), Number(tag[2])];
+  if (major < REDIS_MIN_VERSION[0] || (major === REDIS_MIN_VERSION[0] && minor < REDIS_MIN_VERSION[1])) {
+    throw new Error(`'redis.image' (${JSON.stringify(image)}) is Redis ${major}.${minor}; KEDA's lag-based scaling needs Redis ${REDIS_MIN_VERSION.join('.')} or newer, such as "docker.io/library/redis:8.10.1-alpine3.23"`);
+  }
+}
+
 export class Redis extends ComponentChart {
   /** The ConfigMap data: redis.conf, build-acl.sh, init-streams.sh. */
   readonly files: Readonly<Record<string, string>>;
@@ -63,6 +76,7 @@ export class Redis extends ComponentChart {
     this.requests = podRequests([requestsOf(r.resources)], [requestsOf(INIT_RESOURCES)]);
     const namespace = c.namespaces.infrastructure;
     const labels = componentLabels(REDIS_APP, 'queue');
+    checkRedisVersion(r.image);
     const { uid, gid } = redisIds(r.image);
     // Every password the ACL script reads must be a catalogued key of redis-users (throws otherwise).
     for (const u of REDIS_USERS) if (u.secretKey) secretKeyRef(REDIS_USERS_SECRET, u.secretKey);
