@@ -125,7 +125,7 @@ describe('preflight', () => {
         '  - node.arch: raibid.yaml declares arm64 (aarch64), the machine is x86_64; set node.arch to match',
         '  - node.cpu: raibid.yaml declares 20 cores, the machine has 8; lower node.cpu',
         '  - node.memory: raibid.yaml declares 128Gi, the machine reports 32.0Gi (at least 90% of node.memory is expected); lower node.memory',
-        '  - node.disk: raibid.yaml declares 4Ti for volumes, /var/lib has 1024.0Gi free; lower node.disk or free up space',
+        '  - node.disk: raibid.yaml declares 3Ti for volumes, /var/lib has 1024.0Gi free; lower node.disk or free up space',
         '  - OS: Ubuntu 22.04 or newer expected, found debian 12',
         '  - tools missing: git; install them (sudo apt-get install -y curl git)',
         `  - sudo: ${user} needs passwordless sudo (a line "${user} ALL=(ALL) NOPASSWD:ALL" in /etc/sudoers.d/)`,

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { buildApp } from '../src/app.js';
 import { Keda } from '../src/keda/keda.js';
 import { config, findObject, objectsUnder, synthFiles } from './helpers.js';
 
 const objs = objectsUnder('infrastructure/controllers/keda/');
 const release = findObject(objs, 'HelmRelease', 'keda', 'keda');
-const values = (yaml = '') => parse(findObject(objectsUnder('infrastructure/controllers/keda/', yaml), 'ConfigMap', 'keda-values', 'keda').data['values.yaml']);
+const values = (yaml = '') => findObject(objectsUnder('infrastructure/controllers/keda/', yaml), 'HelmRelease', 'keda', 'keda').spec.values;
 const policy = (name: string) => findObject(objs, 'NetworkPolicy', name, 'keda').spec;
 
 function synthError(yaml: string): string {
@@ -39,9 +38,9 @@ describe('KEDA', () => {
     expect(values().crds).toEqual({ install: true });
   });
 
-  it('reads its values from a watched ConfigMap', () => {
-    expect(release.spec.valuesFrom).toEqual([{ kind: 'ConfigMap', name: 'keda-values', valuesKey: 'values.yaml' }]);
-    expect(findObject(objs, 'ConfigMap', 'keda-values').metadata.labels?.['reconcile.fluxcd.io/watch']).toBe('Enabled');
+  it('keeps its values inline, so a config change is one diff of the HelmRelease', () => {
+    expect(release.spec.valuesFrom).toBeUndefined();
+    expect(objs.some((o) => o.kind === 'ConfigMap')).toBe(false);
   });
 
   it('sets requests and memory limits on all three deployments', () => {

@@ -73,6 +73,17 @@ describe('strict schema validation', () => {
     expect((await messages(k))[0]).toMatch(/^spec\.dependOn: unknown field "dependOn"/);
   });
 
+  it('accepts anything inside free-form JSON (Helm values) but not beside it', async () => {
+    const release = (extra: Record<string, unknown>) => ({
+      apiVersion: 'helm.toolkit.fluxcd.io/v2',
+      kind: 'HelmRelease',
+      metadata: { name: 'keda' },
+      spec: { interval: '10m', chart: { spec: { chart: 'keda', sourceRef: { kind: 'HelmRepository', name: 'kedacore' } } }, values: { any: { nested: ['thing', 1] } }, ...extra },
+    });
+    expect(await messages(release({}))).toEqual([]);
+    expect((await messages(release({ value: {} })))[0]).toMatch(/^spec\.value: unknown field "value"/);
+  });
+
   it('fails on an unknown field in a KEDA trigger', async () => {
     const s = { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledJob', metadata: { name: 's' }, spec: { jobTargetRef: { template: { spec: { containers: [{ name: 'a', image: 'a:1' }] } } }, triggers: [{ type: 'redis-streams', metadata: { stream: 'x' }, authenticationRef: { name: 'a' }, secret: 'x' }] } };
     expect((await messages(s))[0]).toMatch(/^spec\.triggers\[0\]\.secret: unknown field "secret"/);

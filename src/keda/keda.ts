@@ -9,15 +9,12 @@
  * - Remediation: a failed install is uninstalled and retried; a failed upgrade is rolled back and retried.
  * - Resources: requests and memory limits from `keda.resources`; the chart's CPU limit (1 core) stays
  *   unless `cpuLimit` is set.
- * - Values: in the ConfigMap `keda-values` (`valuesFrom`), labelled so Flux re-applies the release when it
- *   changes.
+ * - Values: inline in the HelmRelease (`spec.values`), so a change in raibid.yaml is one reviewable diff.
  * - Drift detection stays off: the operator itself patches the caBundle of its webhook and APIService.
  * @see https://github.com/kedacore/charts/blob/main/keda/values.yaml
  * @see https://fluxcd.io/flux/components/helm/helmreleases/
  */
-import { ConfigMap } from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
-import { stringify } from 'yaml';
 import type { IHelmRelease } from '@kubernetes-models/flux-cd/helm.toolkit.fluxcd.io/v2/HelmRelease';
 import type { IHelmRepository } from '@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1/HelmRepository';
 import { ComponentChart, manifest, type ComponentChartProps } from '../gitops/component.js';
@@ -35,10 +32,6 @@ export const KEDA_CHART_REPOSITORY = 'https://kedacore.github.io/charts';
 export const KEDA_MIN_VERSION = '2.20.1';
 /** Helm release name; the chart names its deployments after fixed names, not the release. */
 export const KEDA_RELEASE = 'keda';
-
-/** ConfigMap holding the chart values, and its key. */
-export const KEDA_VALUES_CONFIG_MAP = 'keda-values';
-export const KEDA_VALUES_KEY = 'values.yaml';
 
 /** Pod labels the chart puts on each KEDA deployment (`app.kubernetes.io/name`; the other labels are shared). */
 export const KEDA_OPERATOR_PODS = { 'app.kubernetes.io/name': 'keda-operator' } as const;
@@ -100,10 +93,6 @@ export class Keda extends ComponentChart {
 
     const labels = componentLabels('keda', 'autoscaler');
     const interval = c.flux.interval;
-    new ConfigMap(this, 'values', {
-      metadata: { name: KEDA_VALUES_CONFIG_MAP, namespace, labels: { ...labels, 'reconcile.fluxcd.io/watch': 'Enabled' } },
-      data: { [KEDA_VALUES_KEY]: stringify(this.values, { lineWidth: 0 }) },
-    });
     manifest<IHelmRepository>(this, 'repository', {
       apiVersion: 'source.toolkit.fluxcd.io/v1',
       kind: 'HelmRepository',
@@ -121,8 +110,7 @@ export class Keda extends ComponentChart {
         chart: { spec: { chart: 'keda', version: this.chartVersion, sourceRef: { kind: 'HelmRepository', name: 'kedacore' }, interval: '1h' } },
         install: { crds: 'CreateReplace', remediation: { retries: 3 } },
         upgrade: { crds: 'CreateReplace', cleanupOnFail: true, remediation: { retries: 3, remediateLastFailure: true, strategy: 'rollback' } },
-        // Values live in a ConfigMap (readable YAML in git); the watch label makes a change apply at once.
-        valuesFrom: [{ kind: 'ConfigMap', name: KEDA_VALUES_CONFIG_MAP, valuesKey: KEDA_VALUES_KEY }],
+        values: { ...this.values },
       },
     });
 

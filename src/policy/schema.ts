@@ -129,6 +129,9 @@ function walk(checker: ts.TypeChecker, value: unknown, type: ts.Type, path: stri
     const props = checker.getPropertiesOfType(type);
     const byName = new Map(props.map((p) => [p.name, p]));
     const index = checker.getIndexInfoOfType(type, ts.IndexKind.String);
+    // An interface with no members stands for free-form JSON (x-kubernetes-preserve-unknown-fields),
+    // e.g. a HelmRelease's values: anything goes inside it.
+    if (props.length === 0 && !index) return;
     for (const [key, child] of Object.entries(value)) {
       const prop = byName.get(key);
       if (prop) walk(checker, child, checker.getTypeOfSymbol(prop), joinPath(path, key), out);

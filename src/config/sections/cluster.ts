@@ -26,7 +26,7 @@ export const nodeSection = z
     arch: z.enum(['arm64', 'amd64']).default('arm64').describe('CPU architecture of the node; images must exist for it.'),
     cpu: z.number().int().min(2).max(1024).default(20).describe('CPU cores of the node.'),
     memory: memory.default('128Gi').describe('Memory of the node.'),
-    disk: memory.default('4Ti').describe('Disk available to k3s local-path volumes.'),
+    disk: memory.default('3Ti').describe('Free disk the node must have for k3s local-path volumes (a 4 TB drive holds about 3.6 TiB; preflight checks it).'),
     systemReserved: reservation({ cpu: '1', memory: '4Gi' }).describe('kubelet system-reserved: the OS and its daemons.'),
     kubeReserved: reservation({ cpu: '1', memory: '2Gi' }).describe('kubelet kube-reserved: k3s itself (API server, kubelet, containerd).'),
     evictionHard: memory.default('500Mi').describe('kubelet eviction threshold memory.available; also subtracted from allocatable.'),
