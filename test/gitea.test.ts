@@ -7,7 +7,7 @@ import { buildApp } from '../src/app.js';
 import { Gitea } from '../src/gitea/gitea.js';
 import { adminScript } from '../src/gitea/admin-script.js';
 import { apiWebhookUrl, giteaPublicUrl } from '../src/endpoints.js';
-import { config, findObject, objectsUnder, podSpecOf, synthFiles } from './helpers.js';
+import { config, findObject, objectsUnder, podSpecOf, synthFiles, synthError } from './helpers.js';
 
 const dir = 'infrastructure/configs/gitea/';
 const objs = objectsUnder(dir);
@@ -19,15 +19,6 @@ const postgresSts = findObject(objs, 'StatefulSet', 'gitea-postgres', 'infrastru
 const postgres = podSpecOf(postgresSts).containers[0];
 const env = (name: string, c = gitea) => c.env.find((e: { name: string }) => e.name === name)?.value;
 const policy = (name: string) => findObject(objs, 'NetworkPolicy', name, 'infrastructure').spec;
-
-function synthError(yaml: string): string {
-  try {
-    synthFiles(yaml);
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected synth to fail');
-}
 
 describe('Gitea', () => {
   it('runs one replica of the pinned rootless image, replaced (not rolled) on update', () => {

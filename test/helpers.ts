@@ -73,3 +73,13 @@ export function podSpecOf(o: K8sObject): Record<string, any> {
       return o.spec.template.spec;
   }
 }
+
+/** The message synth fails with for a config (fails the test when synth succeeds). */
+export function synthError(yaml: string): string {
+  try {
+    synthFiles(yaml);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected synth to fail');
+}

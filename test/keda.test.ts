@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { Keda } from '../src/keda/keda.js';
-import { config, findObject, objectsUnder, synthFiles } from './helpers.js';
+import { config, findObject, objectsUnder, synthError } from './helpers.js';
 
 const objs = objectsUnder('infrastructure/controllers/keda/');
 const release = findObject(objs, 'HelmRelease', 'keda', 'keda');
 const values = (yaml = '') => findObject(objectsUnder('infrastructure/controllers/keda/', yaml), 'HelmRelease', 'keda', 'keda').spec.values;
 const policy = (name: string) => findObject(objs, 'NetworkPolicy', name, 'keda').spec;
-
-function synthError(yaml: string): string {
-  try {
-    synthFiles(yaml);
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected synth to fail');
-}
 
 describe('KEDA', () => {
   it('comes from the kedacore chart repository', () => {

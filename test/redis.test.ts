@@ -3,7 +3,7 @@ import { buildApp } from '../src/app.js';
 import { Redis } from '../src/redis/redis.js';
 import { REDIS_AGENT_USER, REDIS_API_USER, REDIS_KEDA_USER, REDIS_USERS } from '../src/redis/acl.js';
 import { SECRETS } from '../src/secrets/catalog.js';
-import { config, findObject, objectsUnder, podSpecOf, synthFiles } from './helpers.js';
+import { config, findObject, objectsUnder, podSpecOf, synthFiles, synthError } from './helpers.js';
 
 const dir = 'infrastructure/configs/redis/';
 const objs = objectsUnder(dir);
@@ -14,15 +14,6 @@ const init = pod.initContainers[0];
 const files = (yaml = '') => findObject(objectsUnder(dir, yaml), 'ConfigMap', 'redis-config', 'infrastructure').data as Record<string, string>;
 const conf = (yaml = '') => files(yaml)['redis.conf'].split('\n');
 const component = (yaml = '') => buildApp(config(yaml)).node.findChild('redis') as Redis;
-
-function synthError(yaml: string): string {
-  try {
-    synthFiles(yaml);
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected synth to fail');
-}
 
 describe('Redis', () => {
   it('runs one replica of the configured official image (≥ 7.2)', () => {

@@ -5,21 +5,12 @@ import { FLUX_PRUNE_ANNOTATION } from '../src/storage/retained-claim.js';
 import type { Requests } from '../src/storage/hardened-workload.js';
 import { platformRequestLines } from '../src/capacity/collect.js';
 import { FIXED_LINES, type RequestLine } from '../src/capacity/requests.js';
-import { allObjects, config, findObject, objectsUnder, synthFiles, type K8sObject } from './helpers.js';
+import { allObjects, config, findObject, objectsUnder, synthFiles, type K8sObject, synthError } from './helpers.js';
 
 const objs = objectsUnder('infrastructure/controllers/storage/');
 const retain = findObject(objs, 'StorageClass', 'raibid-retain');
 
 /** The message of the error synthesizing `yaml` throws. */
-function synthError(yaml: string): string {
-  try {
-    synthFiles(yaml);
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected synth to fail');
-}
-
 /** Every claim of the tree, with the StatefulSet claim templates (named `<sts>/<template>`). */
 function claims(yaml = ''): K8sObject[] {
   const all = allObjects(yaml);

@@ -48,6 +48,16 @@ export function agentPolicySelector(): Record<string, string> {
 /** Name of the ServiceAccount all agent pods run as (bound to nothing: no API token). */
 export const AGENT_SERVICE_ACCOUNT = 'raibid-agent';
 
+/** What every pool construct (ephemeral, pooled, direct) is given. */
+export interface PoolConstructProps {
+  readonly config: RaibidConfig;
+  readonly pool: AgentPoolConfig;
+  /** Names of the pool's cache claims. */
+  readonly cacheClaims: { readonly cargo: string; readonly sccache: string };
+  /** The planned number of agent pods, read when the object is rendered (after the capacity plan). */
+  readonly maxReplicas: () => number;
+}
+
 export interface AgentPodOptions {
   readonly config: RaibidConfig;
   readonly pool: AgentPoolConfig;

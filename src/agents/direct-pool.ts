@@ -13,16 +13,10 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import type { IJob } from 'kubernetes-models/batch/v1/Job';
 import { stringify } from 'yaml';
-import type { AgentPoolConfig, RaibidConfig } from '../config/resolve.js';
 import { durationSeconds } from '../config/quantity.js';
-import { agentLabels, agentPodTemplate } from './agent-pod.js';
+import { agentLabels, agentPodTemplate, type PoolConstructProps } from './agent-pod.js';
 
-export interface DirectPoolProps {
-  readonly config: RaibidConfig;
-  readonly pool: AgentPoolConfig;
-  readonly cacheClaims: { readonly cargo: string; readonly sccache: string };
-  /** The planned concurrency limit, read when the object is rendered. */
-  readonly maxReplicas: () => number;
+export interface DirectPoolProps extends PoolConstructProps {
   /**
    * Seconds a finished Job (and its pod's logs) stays before Kubernetes deletes it.
    * @default 3600

@@ -15,18 +15,12 @@
 import { Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import type { IScaledJob } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledJob';
-import type { AgentPoolConfig, RaibidConfig } from '../config/resolve.js';
 import { durationSeconds } from '../config/quantity.js';
 import { manifest } from '../gitops/component.js';
-import { agentLabels, agentPodTemplate } from './agent-pod.js';
+import { agentLabels, agentPodTemplate, type PoolConstructProps } from './agent-pod.js';
 import { redisStreamsTrigger } from './redis-trigger.js';
 
-export interface EphemeralPoolProps {
-  readonly config: RaibidConfig;
-  readonly pool: AgentPoolConfig;
-  readonly cacheClaims: { readonly cargo: string; readonly sccache: string };
-  /** The planned maxReplicaCount, read when the object is rendered (after the capacity plan). */
-  readonly maxReplicas: () => number;
+export interface EphemeralPoolProps extends PoolConstructProps {
   /**
    * Finished Jobs kept for their logs.
    * @default 5 successful, 10 failed

@@ -16,19 +16,13 @@ import { Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
-import type { AgentPoolConfig, RaibidConfig } from '../config/resolve.js';
 import { durationSeconds } from '../config/quantity.js';
 import { manifest } from '../gitops/component.js';
 import { selectorLabels } from '../labels.js';
-import { agentLabels, agentPodTemplate } from './agent-pod.js';
+import { agentLabels, agentPodTemplate, type PoolConstructProps } from './agent-pod.js';
 import { redisStreamsTrigger } from './redis-trigger.js';
 
-export interface PooledPoolProps {
-  readonly config: RaibidConfig;
-  readonly pool: AgentPoolConfig;
-  readonly cacheClaims: { readonly cargo: string; readonly sccache: string };
-  /** The planned maxReplicaCount (worker pods), read when the object is rendered. */
-  readonly maxReplicas: () => number;
+export interface PooledPoolProps extends PoolConstructProps {
   /**
    * Seconds a worker may drain after the build timeout before the kubelet kills it.
    * @default 60
