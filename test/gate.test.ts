@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGate } from '../src/policy/gate.js';
 import { formatFinding } from '../src/policy/finding.js';
@@ -23,4 +26,26 @@ describe('validation gate on the synthesized tree', () => {
       });
     });
   }
+});
+
+describe('npm run validate on part of a tree', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = synthToTemp();
+  });
+  afterAll(() => removeTemp(dir));
+
+  it('checks only the given folder, with the rest of the tree as context', async () => {
+    const findings = await runGate({ config: config(), repoRoot: dir, paths: [join(dir, 'apps/agents')] });
+    expect(findings.map(formatFinding)).toEqual([]);
+  });
+
+  it('exits 1 and names the object, path and rule when the folder is broken', () => {
+    const file = join(dir, 'apps/agents/scaledjob-agent-rust.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('backoffLimit: 0', 'backoffLimit: 0\n    backofLimit: 1'));
+    const tsx = join(import.meta.dirname, '../node_modules/.bin/tsx');
+    const run = spawnSync(tsx, [join(import.meta.dirname, '../src/policy/validate.ts'), 'apps/agents'], { cwd: dir, encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('apps/agents/scaledjob-agent-rust.yaml#0: ScaledJob/agent-rust: spec.jobTargetRef.backofLimit: unknown field "backofLimit"');
+  });
 });

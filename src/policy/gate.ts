@@ -62,13 +62,18 @@ export interface GateOptions {
 /** Runs every check; an empty result means the tree may be committed. */
 export async function runGate(opts: GateOptions): Promise<Finding[]> {
   const root = resolve(opts.repoRoot);
-  const paths = (opts.paths ?? ['clusters', 'infrastructure', 'apps'].map((p) => join(root, p))).filter((p) => existsSync(p));
+  const tree = ['clusters', 'infrastructure', 'apps'].map((p) => join(root, p)).filter((p) => existsSync(p));
+  const paths = (opts.paths ?? tree).filter((p) => existsSync(p));
   const docs = loadDocuments(paths, root);
-  const objects = docs.filter((d) => !isKustomizeConfig(d.doc));
+  // Cross-object rules (a Service's pods, a namespace's default deny) need the whole tree as context
+  // even when only part of it is checked; findings are reported for the checked part only.
+  const checked = new Set(docs.map((d) => d.where));
+  const context = opts.paths ? [...docs, ...loadDocuments(tree, root).filter((d) => !checked.has(d.where))] : docs;
+  const objects = context.filter((d) => !isKustomizeConfig(d.doc));
   return [
     ...headerFindings(paths.flatMap((p) => yamlFiles(p)), root),
     ...(await schemaFindings(docs)),
-    ...checkPolicies(objects, opts.config),
+    ...checkPolicies(objects, opts.config).filter((f) => checked.has(f.where) || !f.where.includes('#')),
     ...kustomizeFindings(docs, root),
   ];
 }
