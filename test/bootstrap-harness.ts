@@ -51,6 +51,7 @@ export interface Registered {
   readonly inputs: Record<string, unknown>;
   readonly additionalSecretOutputs: readonly string[];
   readonly retainOnDelete: boolean;
+  readonly deleteBeforeReplace: boolean;
 }
 
 const SIG_KEY = pulumi.runtime.specialSigKey;
@@ -123,6 +124,7 @@ export async function installMocks(stack = 'test'): Promise<Registered[]> {
           inputs: pulumi.runtime.deserializeProperties(req.getObject()) as Record<string, unknown>,
           additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
           retainOnDelete: req.getRetainondelete() === true,
+          deleteBeforeReplace: req.getDeletebeforereplace(),
         });
       }
       cb(err, resp);

@@ -93,6 +93,44 @@ describe('k3s registries.yaml', () => {
   it('is the YAML written to the machine', () => {
     expect(parse(registriesYaml(config()))).toEqual(registries(config()));
   });
+
+  it('has no login without credentials (the first version, before Gitea runs)', () => {
+    expect(registries(config()).configs).toBeUndefined();
+  });
+
+  it('adds the login for gitea.<domain> with credentials, keeping the mirrors', () => {
+    const login = { username: 'raibid-admin', password: 'tok' };
+    const r = registries(config(), login);
+    expect(r).toEqual({ mirrors: registries(config()).mirrors, configs: { 'gitea.dgx.local': { auth: { username: 'raibid-admin', password: 'tok' } } } });
+  });
+
+  it('keys the login by the registry host, over HTTPS too, and leaves the Docker Hub mirror without one', () => {
+    const r = registries(config('cluster:\n  domain: lab.example\ngitea:\n  registry:\n    tls: true\n    dockerHubMirror: https://mirror.lab.example\n'), { username: 'u', password: 'p' });
+    expect(r.mirrors['gitea.lab.example']).toEqual({ endpoint: ['https://gitea.lab.example'] });
+    expect(r.configs).toEqual({ 'gitea.lab.example': { auth: { username: 'u', password: 'p' } } });
+  });
+
+  it('writes the login as YAML that reads back as strings, also for a token of digits', () => {
+    for (const password of ['0123456789012345678901234567890123456789', '12e3', 'a1b2c3']) {
+      const text = registriesYaml(config(), { username: 'raibid-admin', password });
+      expect(parse(text).configs['gitea.dgx.local'].auth).toEqual({ username: 'raibid-admin', password });
+    }
+    expect(registriesYaml(config(), { username: 'raibid-admin', password: 'tok' })).toBe(
+      [
+        '# written by the raibid-ci bootstrap (pulumi up); local edits are overwritten',
+        'mirrors:',
+        '  gitea.dgx.local:',
+        '    endpoint:',
+        '      - http://gitea.dgx.local',
+        'configs:',
+        '  gitea.dgx.local:',
+        '    auth:',
+        '      username: raibid-admin',
+        '      password: tok',
+        '',
+      ].join('\n'),
+    );
+  });
 });
 
 /** Runs a script with `sh`; stdin optional. */

@@ -8,7 +8,10 @@ import { config, removeTemp, synthToTemp } from './helpers.js';
 import { SECRETS } from '../src/secrets/catalog.js';
 import { FLUX_NAMESPACE, FLUX_SOURCE } from '../src/gitops/cluster.js';
 import type { BootstrapOutputs } from '../src/bootstrap/bootstrap.js';
-import { k3sConfigYaml, registriesYaml } from '../src/bootstrap/k3s-config.js';
+import { REGISTRY_PULL_TOKEN } from '../src/bootstrap/gitea.js';
+import { revokeTokenScript, tokenScript } from '../src/bootstrap/gitea-scripts.js';
+import { K3S_REGISTRIES_PATH, k3sConfigYaml, registriesYaml } from '../src/bootstrap/k3s-config.js';
+import { seedFileScript, writeFileScript } from '../src/bootstrap/shell.js';
 import { preflightScript } from '../src/bootstrap/preflight-script.js';
 import { readFluxSync } from '../src/bootstrap/manifests.js';
 import { CONFIG_NAMESPACE } from '../src/bootstrap/stack-config.js';
@@ -63,11 +66,12 @@ describe('bootstrap program: resource graph', () => {
         ['raibid-gitea', 'raibid:bootstrap:Gitea'],
         ['raibid-tokens', 'raibid:bootstrap:GiteaTokens'],
         ['raibid-token-secrets', 'raibid:bootstrap:Secrets'],
+        ['raibid-registry-auth', 'raibid:bootstrap:RegistryAuth'],
         ['raibid-flux', 'raibid:bootstrap:Flux'],
         ['raibid-flux-sync', 'raibid:bootstrap:FluxSync'],
       ]),
     );
-    expect(components).toHaveLength(13);
+    expect(components).toHaveLength(14);
   });
 
   it('names every child after its parent', () => {
@@ -75,9 +79,10 @@ describe('bootstrap program: resource graph', () => {
     for (const r of resources.filter((x) => x.parent && names.has(x.parent))) expect(r.name.startsWith(`${names.get(r.parent)}-`), r.name).toBe(true);
   });
 
-  it('orders the steps: preflight → k3s config → install → kubeconfig → provider → namespaces → secrets → bundle → Gitea ready → org/repo → push → Flux → sync', () => {
+  it('orders the steps: preflight → k3s config → install → kubeconfig → provider → namespaces → secrets → bundle → Gitea ready → org/repo → push → Flux → sync, and org/repo → pull token → registry auth → Flux', () => {
     const closure = dependencyClosure(resources);
-    const steps: [string, Registered[]][] = [
+    // Each step waits for the one before it, or for the steps it names.
+    const steps: [string, Registered[], string[]?][] = [
       ['preflight', [byName('raibid-preflight-check')]],
       ['k3s config', ['raibid-k3s-config', 'raibid-k3s-registries', 'raibid-k3s-hosts'].map(byName)],
       ['k3s install', [byName('raibid-k3s-install')]],
@@ -89,14 +94,18 @@ describe('bootstrap program: resource graph', () => {
       ['gitea ready', [byName('raibid-gitea-ready')]],
       ['org/repo', [byName('raibid-gitea-repository')]],
       ['push', [byName('raibid-gitea-push')]],
-      ['flux install', [byName('raibid-flux-operator'), byName('raibid-flux-instance')]],
+      ['pull token', [byName('raibid-tokens-registry-pull')], ['org/repo']],
+      ['registry auth', under('raibid-registry-auth'), ['pull token', 'k3s install', 'k3s config']],
+      ['flux install', [byName('raibid-flux-operator'), byName('raibid-flux-instance')], ['push', 'registry auth']],
       ['sync', [byName('raibid-flux-sync-source'), byName('raibid-flux-sync-root')]],
     ];
+    const resourcesOf = new Map(steps.map(([step, rs]) => [step, rs]));
     for (const [step, rs] of steps) expect(rs.length, step).toBeGreaterThan(0);
     for (let i = 1; i < steps.length; i++) {
-      const [prevStep, prev] = steps[i - 1];
-      const [step, current] = steps[i];
-      for (const r of current) for (const p of prev) expect(closure.get(r.urn)!.has(p.urn), `${step}: ${r.name} must wait for ${prevStep}: ${p.name}`).toBe(true);
+      const [step, current, named] = steps[i];
+      for (const prevStep of named ?? [steps[i - 1][0]]) {
+        for (const r of current) for (const p of resourcesOf.get(prevStep)!) expect(closure.get(r.urn)!.has(p.urn), `${step}: ${r.name} must wait for ${prevStep}: ${p.name}`).toBe(true);
+      }
     }
   });
 
@@ -123,6 +132,22 @@ describe('bootstrap program: what it applies', () => {
   it('writes the k3s config and registries files generated from raibid.yaml', () => {
     expect(byName('raibid-k3s-config').inputs.stdin).toBe(k3sConfigYaml(c, { host: '192.168.1.50' }));
     expect(byName('raibid-k3s-registries').inputs.stdin).toBe(registriesYaml(c));
+  });
+
+  it('writes the first registries.yaml only when the machine has none, so it never drops the registry login', () => {
+    expect(byName('raibid-k3s-registries').inputs.create).toBe(seedFileScript(K3S_REGISTRIES_PATH, '0600', true, 'the RegistryAuth step'));
+  });
+
+  it('rewrites registries.yaml with the pull token, restarting k3s only on a change', () => {
+    const file = byName('raibid-registry-auth-file');
+    expect(under('raibid-registry-auth')).toEqual([file]);
+    expect(file.inputs.create).toBe(writeFileScript(K3S_REGISTRIES_PATH, '0600', true));
+    expect(unwrapSecrets(file.inputs.stdin)).toBe(registriesYaml(c, { username: 'raibid-admin', password: 'MOCKTOKENraibid-tokens-registry-pull' }));
+    expect(file.inputs.delete).toBeUndefined();
+  });
+
+  it('writes registries.yaml again after a k3s reinstall, through triggers', () => {
+    expect(byName('raibid-registry-auth-file').inputs.triggers).toEqual(['raibid-k3s-install-id', 'raibid-k3s-registries-id']);
   });
 
   it('installs the pinned k3s and uninstalls it on destroy', () => {
@@ -168,8 +193,16 @@ describe('bootstrap program: what it applies', () => {
 
   it('creates a Gitea token per gitea-token key of the catalogue, from the machine', () => {
     const tokens = resources.filter((r) => r.name.startsWith('raibid-tokens-') && r.custom).map((r) => r.name).sort();
-    expect(tokens).toEqual(['raibid-tokens-flux-system-password', 'raibid-tokens-gitea-agent-token-token']);
+    expect(tokens).toEqual(['raibid-tokens-flux-system-password', 'raibid-tokens-gitea-agent-token-token', 'raibid-tokens-registry-pull']);
     expect(byName('raibid-tokens-gitea-agent-token-token').inputs.create).toContain(`'{"name":"raibid-ci-gitea-agent-token-token","scopes":["write:repository","write:package","read:organization"]}'`);
+  });
+
+  it('creates a pull-only token for containerd and revokes it on destroy', () => {
+    const pull = byName('raibid-tokens-registry-pull').inputs;
+    expect(REGISTRY_PULL_TOKEN.scopes).toEqual(['read:package']);
+    expect(pull.create).toContain(`'{"name":"raibid-node-registry-pull","scopes":["read:package"]}'`);
+    expect(pull.create).toBe(tokenScript(c, 'raibid-node-registry-pull', ['read:package']));
+    expect(pull.delete).toBe(revokeTokenScript(c, 'raibid-node-registry-pull'));
   });
 });
 
@@ -184,10 +217,30 @@ describe('bootstrap program: credentials', () => {
   });
 
   it('declares stdout secret and keeps it out of the logs for the kubeconfig and every token', () => {
-    for (const r of [byName('raibid-kubeconfig-read'), ...resources.filter((x) => x.name.startsWith('raibid-tokens-') && x.custom)]) {
+    const tokens = resources.filter((x) => x.name.startsWith('raibid-tokens-') && x.custom);
+    expect(tokens.map((r) => r.name)).toContain('raibid-tokens-registry-pull');
+    for (const r of [byName('raibid-kubeconfig-read'), ...tokens]) {
       expect(r.additionalSecretOutputs, r.name).toContain('stdout');
       expect(r.inputs.logging, r.name).toBe('stderr');
     }
+  });
+
+  it('revokes a replaced token before creating its successor (revocation goes by name)', () => {
+    const tokens = resources.filter((x) => x.name.startsWith('raibid-tokens-') && x.custom);
+    for (const r of tokens) expect(r.deleteBeforeReplace, r.name).toBe(true);
+  });
+
+  it('passes the registry login only on stdin, as a secret, declared secret and never logged', () => {
+    const file = byName('raibid-registry-auth-file');
+    expect(isSecretValue(file.inputs.stdin)).toBe(true);
+    expect(file.additionalSecretOutputs).toContain('stdin');
+    expect(file.inputs.logging).toBe('stderr');
+    expect(JSON.stringify(withoutSecrets(file.inputs))).not.toContain('MOCKTOKEN');
+    expect(JSON.stringify(unwrapSecrets(file.inputs))).toContain('MOCKTOKENraibid-tokens-registry-pull');
+  });
+
+  it('puts the pull token in no Kubernetes Secret (containerd reads it, no pod does)', () => {
+    for (const r of resources.filter((x) => x.type === 'kubernetes:core/v1:Secret')) expect(JSON.stringify(unwrapSecrets(r.inputs)), r.name).not.toContain('registry-pull');
   });
 
   it('passes Secret data, the SSH key and the kubeconfig only as secrets', () => {

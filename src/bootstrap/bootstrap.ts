@@ -4,6 +4,8 @@
  *   preflight → k3s (config files, install) → kubeconfig + provider → namespaces → secrets →
  *   platform (Gitea, PostgreSQL) → gitea (ready, org/repo, push) → tokens → token secrets →
  *   flux (operator, instance) → flux sync (GitRepository, root Kustomization)
+ *
+ * and, between the tokens and Flux: registry auth (registries.yaml with containerd's pull token).
  */
 import * as pulumi from '@pulumi/pulumi';
 import type { RaibidConfig } from '../config/resolve.js';
@@ -20,6 +22,7 @@ import { Kubeconfig } from './kubeconfig.js';
 import { splitBundle } from './manifests.js';
 import { Namespaces, Platform } from './platform.js';
 import { Preflight } from './preflight.js';
+import { RegistryAuth } from './registry-auth.js';
 import type { RepoSnapshot } from './repo-snapshot.js';
 import { Secrets } from './secrets.js';
 import type { StackConfig } from './stack-config.js';
@@ -75,6 +78,7 @@ export class Bootstrap extends pulumi.ComponentResource {
   readonly gitea: Gitea;
   readonly tokens: GiteaTokens;
   readonly tokenSecrets: Secrets;
+  readonly registryAuth: RegistryAuth;
   readonly flux: Flux;
   readonly fluxSync: FluxSync;
   readonly outputs: BootstrapOutputs;
@@ -127,7 +131,10 @@ export class Bootstrap extends pulumi.ComponentResource {
     );
     const tokenSecretsCreated = [...this.tokenSecrets.secrets.values()];
 
-    this.flux = new Flux(`${name}-flux`, { provider, after: [this.gitea.push, ...tokenSecretsCreated] }, child);
+    // containerd logs in to the Gitea registry before Flux deploys anything that pulls from it.
+    this.registryAuth = new RegistryAuth(`${name}-registry-auth`, { connection, config, token: tokens.registryToken(), k3s: this.k3s, after: [tokens.registry] }, child);
+
+    this.flux = new Flux(`${name}-flux`, { provider, after: [this.gitea.push, ...tokenSecretsCreated, this.registryAuth.file] }, child);
     this.fluxSync = new FluxSync(`${name}-flux-sync`, { objects: inputs.fluxSync, provider, after: [this.flux.instance, ...tokenSecretsCreated] }, child);
 
     const admin = this.credentials.value('gitea-admin', 'password');

@@ -54,7 +54,11 @@ export function readyScript(c: RaibidConfig): string {
   );
 }
 
-/** Creates the organisation (public, so kubelet pulls its images anonymously) and the private repository, unless they exist. */
+/**
+ * Creates the organisation (public, which with REQUIRE_SIGNIN_VIEW means visible to signed-in users:
+ * containerd pulls its images with a read:package token, see registry-auth.ts) and the private
+ * repository, unless they exist.
+ */
 export function repositoryScript(c: RaibidConfig): string {
   const { organization: org, repository: repo, branch } = c.flux;
   const orgBody = JSON.stringify({ username: org, visibility: 'public', description: 'raibid-ci: GitOps repository and CI images' });

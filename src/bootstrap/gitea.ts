@@ -1,7 +1,7 @@
 /**
  * Step 6b: Gitea, once its manifests are applied: wait until it serves and the admin can log in, create
  * the organisation and the repository through the API, push this repository into it (once).
- * Also the Gitea access tokens the catalogue asks for (GiteaTokens).
+ * Also the Gitea access tokens (GiteaTokens): those the catalogue asks for, and containerd's pull token.
  */
 import * as pulumi from '@pulumi/pulumi';
 import * as command from '@pulumi/command';
@@ -69,6 +69,12 @@ export function tokenKeys(c: RaibidConfig): TokenKey[] {
   );
 }
 
+/**
+ * The token containerd pulls images from the Gitea registry with (written into registries.yaml by the
+ * RegistryAuth step, never into a Kubernetes Secret, so it is not in the catalogue). Pull only.
+ */
+export const REGISTRY_PULL_TOKEN = { name: 'raibid-node-registry-pull', scopes: ['read:package'] } as const;
+
 export interface GiteaTokensArgs {
   readonly connection: Connection;
   readonly config: RaibidConfig;
@@ -79,22 +85,22 @@ export interface GiteaTokensArgs {
 export class GiteaTokens extends pulumi.ComponentResource {
   /** `<secret>/<key>` → token command (its stdout is the token, secret). */
   readonly commands: ReadonlyMap<string, command.remote.Command>;
+  /** containerd's pull token (REGISTRY_PULL_TOKEN); its stdout is the token, secret. */
+  readonly registry: command.remote.Command;
 
   constructor(name: string, args: GiteaTokensArgs, opts?: pulumi.ComponentResourceOptions) {
     super('raibid:bootstrap:GiteaTokens', name, {}, opts);
-    const commands = new Map<string, command.remote.Command>();
-    for (const t of tokenKeys(args.config)) {
-      commands.set(
-        `${t.spec.name}/${t.key}`,
-        new command.remote.Command(
-          `${name}-${t.spec.name}-${t.key}`,
-          // Created once; the token is kept in the state and never logged.
-          { connection: args.connection, create: tokenScript(args.config, t.name, t.scopes), delete: revokeTokenScript(args.config, t.name), logging: 'stderr' },
-          { parent: this, dependsOn: args.after, additionalSecretOutputs: ['stdout'] },
-        ),
+    // Created once, revoked on destroy; the token is kept in the state and never logged. A replaced
+    // token (rotation, `pulumi up --replace`) is revoked first: the revocation goes by name, so revoking
+    // after creating would revoke the new token.
+    const token = (id: string, tokenName: string, scopes: readonly string[]) =>
+      new command.remote.Command(
+        `${name}-${id}`,
+        { connection: args.connection, create: tokenScript(args.config, tokenName, scopes), delete: revokeTokenScript(args.config, tokenName), logging: 'stderr' },
+        { parent: this, dependsOn: args.after, additionalSecretOutputs: ['stdout'], deleteBeforeReplace: true },
       );
-    }
-    this.commands = commands;
+    this.commands = new Map(tokenKeys(args.config).map((t) => [`${t.spec.name}/${t.key}`, token(`${t.spec.name}-${t.key}`, t.name, t.scopes)]));
+    this.registry = token('registry-pull', REGISTRY_PULL_TOKEN.name, REGISTRY_PULL_TOKEN.scopes);
     this.registerOutputs({});
   }
 
@@ -103,5 +109,10 @@ export class GiteaTokens extends pulumi.ComponentResource {
     const cmd = this.commands.get(`${secret}/${key}`);
     if (!cmd) throw new Error(`internal: ${secret}/${key} is not a gitea-token key of src/secrets/catalog.ts`);
     return pulumi.secret(cmd.stdout);
+  }
+
+  /** containerd's pull token as a secret. */
+  registryToken(): pulumi.Output<string> {
+    return pulumi.secret(this.registry.stdout);
   }
 }

@@ -3,7 +3,8 @@
  * read exactly what lands on disk.
  *
  *   /etc/rancher/k3s/config.yaml      k3s server flags (the install script never touches this file)
- *   /etc/rancher/k3s/registries.yaml  containerd mirrors: the Gitea registry, optionally a Docker Hub mirror
+ *   /etc/rancher/k3s/registries.yaml  containerd mirrors: the Gitea registry, optionally a Docker Hub mirror;
+ *                                     later (RegistryAuth step) also the login for the Gitea registry
  *
  * @see https://docs.k3s.io/installation/configuration#configuration-file
  * @see https://docs.k3s.io/installation/private-registry
@@ -63,18 +64,42 @@ export function k3sConfigYaml(c: RaibidConfig, target: K3sHost): string {
   return HEADER + stringify(k3sConfig(c, target), { lineWidth: 0 });
 }
 
-/** The content of /etc/rancher/k3s/registries.yaml, as an object. */
-export function registries(c: RaibidConfig): { mirrors: Record<string, { endpoint: string[] }> } {
+/**
+ * Credentials containerd presents to the Gitea registry. Gitea requires sign-in for everything
+ * (REQUIRE_SIGNIN_VIEW), its registry included, so anonymous pulls are refused.
+ */
+export interface RegistryCredentials {
+  /** Gitea user owning the token (the admin, `gitea.admin.username`). */
+  readonly username: string;
+  /** A Gitea access token with the `read:package` scope. */
+  readonly password: string;
+}
+
+/** /etc/rancher/k3s/registries.yaml as an object. */
+export interface Registries {
+  readonly mirrors: Record<string, { endpoint: string[] }>;
+  /** Per registry host: the login containerd uses at its endpoints. */
+  readonly configs?: Record<string, { auth: RegistryCredentials }>;
+}
+
+/**
+ * The content of /etc/rancher/k3s/registries.yaml, as an object. Without `auth`: the file the K3s step
+ * writes before k3s first starts (Gitea does not run yet). With it: the file the RegistryAuth step keeps
+ * up to date once Gitea has issued the pull token.
+ */
+export function registries(c: RaibidConfig, auth?: RegistryCredentials): Registries {
   const scheme = c.gitea.registry.tls ? 'https' : 'http';
   const mirrors: Record<string, { endpoint: string[] }> = {
     // Plain HTTP on the LAN unless gitea.registry.tls: containerd must be told, or it insists on HTTPS.
     [c.registryHost]: { endpoint: [`${scheme}://${c.registryHost}`] },
   };
   if (c.gitea.registry.dockerHubMirror) mirrors['docker.io'] = { endpoint: [c.gitea.registry.dockerHubMirror] };
-  return { mirrors };
+  if (!auth) return { mirrors };
+  // The key is the host of the mirror's endpoint; containerd logs in there (Gitea's token realm included).
+  return { mirrors, configs: { [c.registryHost]: { auth: { username: auth.username, password: auth.password } } } };
 }
 
-/** /etc/rancher/k3s/registries.yaml as written. */
-export function registriesYaml(c: RaibidConfig): string {
-  return HEADER + stringify(registries(c), { lineWidth: 0 });
+/** /etc/rancher/k3s/registries.yaml as written; with `auth` it holds a credential (pass it only as a secret). */
+export function registriesYaml(c: RaibidConfig, auth?: RegistryCredentials): string {
+  return HEADER + stringify(registries(c, auth), { lineWidth: 0 });
 }

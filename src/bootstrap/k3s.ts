@@ -2,7 +2,9 @@
  * Steps 2 and 3: k3s at a pinned version, configured through files the program owns.
  *
  *   config      /etc/rancher/k3s/config.yaml (traefik off, kubeconfig mode, reservations, labels)
- *   registries  /etc/rancher/k3s/registries.yaml (Gitea registry, Docker Hub mirror)
+ *   registries  /etc/rancher/k3s/registries.yaml (Gitea registry, Docker Hub mirror), the first version:
+ *               written only when the machine has none; the RegistryAuth step, which adds the
+ *               credentials Gitea issues later, keeps it up to date from then on
  *   hosts       gitea.<domain> in /etc/hosts, so containerd on the node resolves the registry
  *   install     the k3s install script of K3S_VERSION; re-runs only when the version changes
  *
@@ -15,7 +17,7 @@ import type { RaibidConfig } from '../config/resolve.js';
 import type { Connection } from './connection.js';
 import { K3S_CONFIG_PATH, K3S_REGISTRIES_PATH, k3sConfigYaml, registriesYaml } from './k3s-config.js';
 import { K3S_INSTALL_SCRIPT_URL, K3S_VERSION } from './versions.js';
-import { removeFileScript, script, sh, writeFileScript } from './shell.js';
+import { removeFileScript, script, seedFileScript, sh, writeFileScript } from './shell.js';
 
 export interface K3sArgs {
   readonly connection: Connection;
@@ -91,7 +93,8 @@ export class K3s extends pulumi.ComponentResource {
     );
     this.registriesFile = new command.remote.Command(
       `${name}-registries`,
-      { connection, create: writeFileScript(K3S_REGISTRIES_PATH, '0600', true), stdin: registriesYaml(config), delete: removeFileScript(K3S_REGISTRIES_PATH) },
+      // Seed only: overwriting the RegistryAuth version would drop the registry login (and restart k3s twice).
+      { connection, create: seedFileScript(K3S_REGISTRIES_PATH, '0600', true, 'the RegistryAuth step'), stdin: registriesYaml(config), delete: removeFileScript(K3S_REGISTRIES_PATH) },
       after,
     );
     this.hosts = new command.remote.Command(`${name}-hosts`, { connection, create: hostsScript(config), delete: removeHostsScript() }, after);
