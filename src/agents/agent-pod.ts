@@ -88,7 +88,7 @@ function env(o: AgentPodOptions): IEnvVar[] {
     { name: 'REDIS_GROUP', value: p.group },
     { name: 'REDIS_CONSUMER', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'GITEA_URL', value: giteaInternalUrl(c) },
-    { name: 'GITEA_USER', value: c.gitea.admin.username },
+    { name: 'GITEA_USER', value: c.gitea.bot.username },
     { name: 'GITEA_TOKEN', valueFrom: secret('gitea-agent-token', 'token') },
     { name: 'REGISTRY_HOST', value: c.registryHost },
     ...(c.buildkit.enabled

@@ -14,8 +14,11 @@ export type SecretValue =
   | { readonly from: 'config'; readonly value: (c: RaibidConfig) => string }
   /** The same value as another catalogue key (a password needed in two namespaces). */
   | { readonly from: 'copy'; readonly secret: string; readonly key: string }
-  /** A Gitea access token that bootstrap creates through Gitea's API for the admin user. */
-  | { readonly from: 'gitea-token'; readonly scopes: readonly string[] };
+  /**
+   * A Gitea access token that bootstrap creates through Gitea's API, for the admin user or for the
+   * non-admin bot user (`gitea.bot`) that builds act as.
+   */
+  | { readonly from: 'gitea-token'; readonly user: 'admin' | 'bot'; readonly scopes: readonly string[] };
 
 export interface SecretSpec {
   /** Key of `namespaces` in raibid.yaml, or `flux-system`. */
@@ -81,14 +84,14 @@ export const SECRETS: readonly SecretSpec[] = [
   {
     namespace: 'ci',
     name: 'gitea-agent-token',
-    description: 'Gitea token agents clone, report status and push images with',
-    keys: { token: { from: 'gitea-token', scopes: ['write:repository', 'write:package', 'read:organization'] } },
+    description: 'Gitea token of the bot user (not the admin) that agents and the API clone, report status and push images with',
+    keys: { token: { from: 'gitea-token', user: 'bot', scopes: ['write:repository', 'write:package', 'read:organization'] } },
   },
   {
     namespace: 'flux-system',
     name: 'flux-system',
     description: 'Credentials Flux pulls the GitOps repository from Gitea with',
-    keys: { username: { from: 'config', value: (c) => c.gitea.admin.username }, password: { from: 'gitea-token', scopes: ['read:repository'] } },
+    keys: { username: { from: 'config', value: (c) => c.gitea.admin.username }, password: { from: 'gitea-token', user: 'admin', scopes: ['read:repository'] } },
   },
 ];
 

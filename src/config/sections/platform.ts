@@ -20,6 +20,12 @@ export const giteaSection = z
         email: z.email().default('admin@dgx.local').describe('Admin e-mail address.'),
       })
       .prefault({}),
+    bot: z
+      .strictObject({
+        username: dnsLabel.default('raibid-bot').describe('Non-admin user the agents and the API act as (clone, commit status, image push). It cannot push to the GitOps repository: bootstrap protects its branch.'),
+        email: z.email().default('bot@dgx.local').describe('Bot e-mail address.'),
+      })
+      .prefault({}),
     registry: z
       .strictObject({
         tls: z.boolean().default(false).describe('Serve gitea.<domain> over HTTPS. false: plain HTTP on the LAN (k3s is told the registry is insecure).'),
