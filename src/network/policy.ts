@@ -14,9 +14,13 @@ export type Peer =
   | { readonly namespace: string; readonly pods?: Readonly<Record<string, string>> }
   /** Clients on the LAN (network.lanCidrs, minus the pod and service ranges), and k3s ServiceLB pods that forward them. */
   | { readonly lan: true }
-  /** The Kubernetes API server: it runs on the node's host network, so it is an address, not a pod. */
+  /**
+   * The Kubernetes API server: it runs on the node's host network, so it is an address, not a pod.
+   * As an egress peer it ignores the flow's ports: it allows the kubernetes Service (ClusterIP:443) and
+   * the node's API-server port (`network.apiServerPort`), on `cluster.nodeAddress` when set.
+   */
   | { readonly apiServer: true }
-  /** Anywhere outside the cluster (internet egress), pod and service ranges excluded. */
+  /** Public addresses (internet egress): the pod and service ranges and the LAN are excluded. */
   | { readonly internet: true };
 
 export interface Flow {
@@ -38,22 +42,51 @@ export interface AllowTrafficProps {
   readonly egress?: readonly Flow[];
 }
 
-function peers(c: RaibidConfig, p: Peer): INetworkPolicyPeer[] {
+interface Rule {
+  readonly peers: INetworkPolicyPeer[];
+  readonly ports: readonly number[];
+}
+
+/** The node: its address when configured, else any address outside the cluster's own ranges. */
+function nodeBlock(c: RaibidConfig): INetworkPolicyPeer {
+  return c.cluster.nodeAddress ? { ipBlock: { cidr: `${c.cluster.nodeAddress}/32` } } : { ipBlock: { cidr: '0.0.0.0/0', except: [c.network.podCidr, c.network.serviceCidr] } };
+}
+
+/** The `kubernetes` Service: the first address of the service range (10.43.0.1 on k3s). */
+export function kubernetesServiceIp(serviceCidr: string): string {
+  const [base] = serviceCidr.split('/');
+  const n = (toInt(base) + 1) >>> 0;
+  return [24, 16, 8, 0].map((shift) => (n >>> shift) & 255).join('.');
+}
+
+/** NetworkPolicy rules for one flow in one direction. */
+function flowRules(c: RaibidConfig, f: Flow, direction: 'ingress' | 'egress'): Rule[] {
   const internal = [c.network.podCidr, c.network.serviceCidr];
-  if ('lan' in p) {
-    return [
-      ...c.network.lanCidrs.map((cidr) => ({ ipBlock: { cidr, except: internal.filter((i) => contains(cidr, i)) } })).map(dropEmptyExcept),
-      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchExpressions: [{ key: 'svccontroller.k3s.cattle.io/svcname', operator: 'Exists' }] } },
-    ];
+  const plain: INetworkPolicyPeer[] = [];
+  const extra: Rule[] = [];
+  for (const p of f.peers) {
+    if ('lan' in p) {
+      plain.push(
+        ...c.network.lanCidrs.map((cidr) => dropEmptyExcept({ ipBlock: { cidr, except: internal.filter((i) => contains(cidr, i)) } })),
+        { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchExpressions: [{ key: 'svccontroller.k3s.cattle.io/svcname', operator: 'Exists' }] } },
+      );
+    } else if ('apiServer' in p) {
+      if (direction === 'ingress') plain.push(nodeBlock(c));
+      else {
+        // Pods reach the API server through the kubernetes Service (ClusterIP:443), which kube-proxy
+        // rewrites to the node's API-server port; allow exactly both, whatever the flow's ports say.
+        extra.push({ peers: [nodeBlock(c)], ports: [c.network.apiServerPort] });
+        extra.push({ peers: [{ ipBlock: { cidr: `${kubernetesServiceIp(c.network.serviceCidr)}/32` } }], ports: [443] });
+      }
+    } else if ('internet' in p) {
+      // Public addresses only: neither the cluster's ranges nor the LAN.
+      const except = [...c.network.lanCidrs, ...internal.filter((i) => !c.network.lanCidrs.some((l) => contains(l, i)))];
+      plain.push({ ipBlock: { cidr: '0.0.0.0/0', except } });
+    } else {
+      plain.push({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': p.namespace } }, ...(p.pods ? { podSelector: { matchLabels: { ...p.pods } } } : {}) });
+    }
   }
-  if ('apiServer' in p) return [{ ipBlock: { cidr: c.cluster.nodeAddress ? `${c.cluster.nodeAddress}/32` : '0.0.0.0/0' } }];
-  if ('internet' in p) return [{ ipBlock: { cidr: '0.0.0.0/0', except: [...internal] } }];
-  return [
-    {
-      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': p.namespace } },
-      ...(p.pods ? { podSelector: { matchLabels: { ...p.pods } } } : {}),
-    },
-  ];
+  return [...(plain.length ? [{ peers: plain, ports: f.ports }] : []), ...extra];
 }
 
 function dropEmptyExcept(peer: INetworkPolicyPeer): INetworkPolicyPeer {
@@ -77,10 +110,10 @@ export function contains(outer: string, inner: string): boolean {
 /** One NetworkPolicy allowing exactly the given flows for the selected pods. */
 export function allowTraffic(scope: Construct, id: string, props: AllowTrafficProps): void {
   const c = props.config;
-  const rules = (flows: readonly Flow[] | undefined) =>
-    (flows ?? []).map((f) => ({ peers: f.peers.flatMap((p) => peers(c, p)), ports: f.ports.map((port) => ({ protocol: 'TCP' as const, port })) }));
-  const ingress = rules(props.ingress);
-  const egress = rules(props.egress);
+  const rules = (flows: readonly Flow[] | undefined, direction: 'ingress' | 'egress') =>
+    (flows ?? []).flatMap((f) => flowRules(c, f, direction)).map((r) => ({ peers: r.peers, ports: r.ports.map((port) => ({ protocol: 'TCP' as const, port })) }));
+  const ingress = rules(props.ingress, 'ingress');
+  const egress = rules(props.egress, 'egress');
   if (ingress.length === 0 && egress.length === 0) throw new Error(`allowTraffic ${props.name}: give ingress or egress flows`);
   manifest<INetworkPolicy>(scope, id, {
     apiVersion: 'networking.k8s.io/v1',
