@@ -2,13 +2,15 @@
  * clusters/<name>/: the Flux entry point. The GitRepository and root Kustomization that bootstrap
  * creates (`flux-system`), and one Kustomization per layer, ordered controllers → configs → apps.
  */
-import { Chart } from 'cdk8s';
+import { ApiObject, Chart, Lazy } from 'cdk8s';
 import type { Construct } from 'constructs';
 import type { IKustomization } from '@kubernetes-models/flux-cd/kustomize.toolkit.fluxcd.io/v1/Kustomization';
 import type { IGitRepository } from '@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1/GitRepository';
 import type { RaibidConfig } from '../config/resolve.js';
 import { gitopsRepoUrl } from '../endpoints.js';
-import { LAYERS, LAYER_PATHS, manifest, type Layer } from './component.js';
+import { ComponentChart, LAYERS, LAYER_PATHS, manifest, type Layer } from './component.js';
+
+type HealthChecks = NonNullable<NonNullable<IKustomization['spec']>['healthChecks']>;
 
 /** Namespace of the Flux controllers and of the objects below. */
 export const FLUX_NAMESPACE = 'flux-system';
@@ -83,11 +85,27 @@ export class ClusterChart extends Chart {
           timeout: c.flux.timeout,
           path: `./${LAYER_PATHS[layer]}`,
           prune: true,
-          // Ready only when every object it applied is healthy: the next layer waits for it.
-          wait: true,
+          // Infrastructure layers are Ready only when every object they applied is healthy, so the next
+          // layer waits for them. The apps layer holds build-cache claims that bind only when a build
+          // first mounts them (local-path binds on first consumer), so it checks its workloads instead.
+          ...(layer === 'apps' ? { wait: false, healthChecks: Lazy.any({ produce: () => this.workloadsOf(layer) }) as unknown as HealthChecks } : { wait: true }),
           sourceRef: { kind: 'GitRepository', name: FLUX_SOURCE },
         },
       });
     });
   }
+
+  /** Health-check references of the workloads (and KEDA scalers) of a layer, in output order. */
+  private workloadsOf(layer: Layer): { apiVersion: string; kind: string; name: string; namespace?: string }[] {
+    const charts = this.node.root.node.children.filter((c): c is ComponentChart => ComponentChart.isComponentChart(c) && c.layer === layer);
+    return charts.flatMap((chart) =>
+      chart.node
+        .findAll()
+        .filter((c): c is ApiObject => ApiObject.isApiObject(c) && HEALTH_CHECKED_KINDS.has(c.kind))
+        .map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) })),
+    );
+  }
 }
+
+/** Kinds whose readiness the apps layer reports (kstatus understands their status). */
+const HEALTH_CHECKED_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ScaledJob', 'ScaledObject']);
