@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { synthesize } from '../src/synth.js';
-import { config, findObject, objectsUnder, podSpecOf, type K8sObject } from './helpers.js';
+import { allObjects, config, findObject, objectsUnder, podSpecOf, type K8sObject } from './helpers.js';
 
 const MIXED = `agents:
   pools:
@@ -131,6 +131,12 @@ describe('direct pool: Job template for the API', () => {
 });
 
 describe('several pools in mixed modes', () => {
+  it('puts every agent pod template, in every mode, in the agent PriorityClass the tree declares', () => {
+    const templates = [podSpecOf(findObject(objs, 'ScaledJob', 'agent-rust')), podSpecOf(findObject(objs, 'Deployment', 'agent-lint')), parse(findObject(objs, 'ConfigMap', 'agent-deploy-job').data['job.yaml']).spec.template.spec];
+    expect(templates.map((t) => t.priorityClassName)).toEqual(['raibid-agents', 'raibid-agents', 'raibid-agents']);
+    expect(findObject(allObjects(MIXED), 'PriorityClass', 'raibid-agents').preemptionPolicy).toBe('Never');
+  });
+
   it('creates one set of objects per pool in its mode', () => {
     const kinds = (pool: string) => objs.filter((o) => o.metadata.labels?.['raibid-ci.dev/agent-pool'] === pool).map((o) => o.kind).sort();
     expect(kinds('rust')).toEqual(['ScaledJob']);

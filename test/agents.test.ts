@@ -93,6 +93,10 @@ describe('every agent pod', () => {
     expect(agent.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
   });
 
+  it('runs in the low agent PriorityClass, so node pressure evicts agents before the platform', () => {
+    expect(pod.priorityClassName).toBe('raibid-agents');
+  });
+
   it('has no API token and a dedicated ServiceAccount', () => {
     expect(pod.serviceAccountName).toBe('raibid-agent');
     expect(pod.automountServiceAccountToken).toBe(false);
@@ -165,6 +169,10 @@ describe('build caches', () => {
     expect(c.command[2]).toContain('find /cache/rust/cargo -mindepth 1 -type f -amin +10080 -delete');
     expect(c.command[2]).toContain('find /cache/rust/sccache -mindepth 1 -type f -amin +10080 -delete');
     expect(spec.volumes.map((v: any) => v.persistentVolumeClaim.claimName)).toEqual(['agent-rust-cargo', 'agent-rust-sccache']);
+  });
+
+  it('are pruned in the agent PriorityClass', () => {
+    expect(podSpecOf(findObject(objs, 'CronJob', 'agent-cache-prune', 'ci')).priorityClassName).toBe('raibid-agents');
   });
 
   it('follow cacheMaxAge and the prune schedule', () => {

@@ -41,6 +41,10 @@ describe('API deployment', () => {
     expect(api.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } });
   });
 
+  it('runs in the platform PriorityClass, kept before agents', () => {
+    expect(pod.priorityClassName).toBe('raibid-platform');
+  });
+
   it('gets no Kubernetes API access without direct pools', () => {
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(findObject(objs, 'ServiceAccount', 'raibid-api').automountServiceAccountToken).toBe(false);
@@ -91,7 +95,10 @@ describe('API exposure', () => {
 
   it('reaches the Kubernetes API server in direct mode', () => {
     const np = findObject(objectsUnder('apps/api/', 'agents:\n  pools:\n    - name: d\n      mode: direct\n'), 'NetworkPolicy', 'raibid-api');
-    expect(np.spec.egress[2]).toEqual({ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 6443 }, { protocol: 'TCP', port: 443 }] });
+    expect(np.spec.egress.slice(2)).toEqual([
+      { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.42.0.0/16', '10.43.0.0/16'] } }], ports: [{ protocol: 'TCP', port: 6443 }] },
+      { to: [{ ipBlock: { cidr: '10.43.0.1/32' } }], ports: [{ protocol: 'TCP', port: 443 }] },
+    ]);
   });
 
   it('matches the snapshot', () => {

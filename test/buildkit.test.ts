@@ -56,6 +56,10 @@ describe('rootless BuildKit', () => {
     expect(deployment.spec.strategy).toEqual({ type: 'Recreate' });
   });
 
+  it('runs in the platform PriorityClass, kept before agents', () => {
+    expect(pod.priorityClassName).toBe('raibid-platform');
+  });
+
   it('probes the daemon with buildctl', () => {
     expect(daemon.readinessProbe.exec.command).toEqual(['buildctl', 'debug', 'workers']);
     expect(daemon.livenessProbe.exec.command).toEqual(['buildctl', 'debug', 'workers']);

@@ -22,6 +22,7 @@ import { buildkitAddress, giteaInternalUrl, redisInternalAddress } from '../endp
 import { componentLabels, PART_OF } from '../labels.js';
 import { secretKeyRef } from '../secrets/catalog.js';
 import { AGENT_POOL_LABEL } from '../capacity/collect.js';
+import { AGENT_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 
 /** UID and GID of the agent images. */
 export const AGENT_UID = 1000;
@@ -164,6 +165,8 @@ export function agentPodTemplate(o: AgentPodOptions): IPodTemplateSpec {
     spec: {
       serviceAccountName: AGENT_SERVICE_ACCOUNT,
       automountServiceAccountToken: false,
+      // Low priority, never preempting: under node pressure agents go before the platform they need.
+      priorityClassName: AGENT_PRIORITY_CLASS,
       enableServiceLinks: false,
       restartPolicy: o.restartPolicy,
       terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,

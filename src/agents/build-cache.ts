@@ -6,12 +6,13 @@
  * inherit the host's relatime, which keeps atime within a day).
  * @see https://doc.rust-lang.org/cargo/guide/cargo-home.html
  */
-import { Cron, Duration, Size } from 'cdk8s';
+import { ApiObject, Cron, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import type { AgentPoolConfig, RaibidConfig } from '../config/resolve.js';
 import { bytes, durationSeconds } from '../config/quantity.js';
 import { componentLabels } from '../labels.js';
+import { AGENT_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 import { AGENT_UID } from './agent-pod.js';
 
 /** Flux never deletes these claims: a renamed pool must not throw away 50 GiB of warm cache. */
@@ -118,7 +119,7 @@ export class CachePruner extends Construct {
     this.dirs = mounts.map((m) => m.path);
     const labels = componentLabels(CACHE_PRUNER, 'build-cache');
     const r = this.resources;
-    new kplus.CronJob(this, 'Resource', {
+    const cronJob = new kplus.CronJob(this, 'Resource', {
       metadata: { name: CACHE_PRUNER, namespace: c.namespaces.ci, labels },
       podMetadata: { labels },
       schedule: cron(c.agents.cachePruneSchedule),
@@ -155,5 +156,8 @@ export class CachePruner extends Construct {
         },
       ],
     });
+    // cdk8s-plus-28 has no priorityClassName. Maintenance ranks with the agents: it waits for room and
+    // is evicted before the platform.
+    ApiObject.of(cronJob).addJsonPatch(JsonPatch.add('/spec/jobTemplate/spec/template/spec/priorityClassName', AGENT_PRIORITY_CLASS));
   }
 }

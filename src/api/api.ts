@@ -11,7 +11,7 @@
  *   can create, watch and delete Jobs and read their pods and logs in `ci` — nothing else. Without
  *   direct pools the pod gets no token at all.
  */
-import { Duration, Size } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { stringify } from 'yaml';
@@ -22,6 +22,7 @@ import { componentLabels, selectorLabels } from '../labels.js';
 import { allowTraffic, type Flow } from '../network/policy.js';
 import { secretName } from '../secrets/catalog.js';
 import { jobTemplateConfigMapName } from '../agents/direct-pool.js';
+import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 
 /** UID/GID of the API image. */
 export const API_UID = 1000;
@@ -132,6 +133,8 @@ export class Api extends ComponentChart {
       ],
     });
     deployment.select(kplus.LabelSelector.of({ labels: selectorLabels(name) }));
+    // cdk8s-plus-28 has no priorityClassName: webhooks must keep arriving while agents are evicted.
+    ApiObject.of(deployment).addJsonPatch(JsonPatch.add('/spec/template/spec/priorityClassName', PLATFORM_PRIORITY_CLASS));
 
     const service = (sid: string, serviceName: string, type: kplus.ServiceType, port: number) => {
       const s = new kplus.Service(this, sid, {
@@ -147,7 +150,8 @@ export class Api extends ComponentChart {
     const egress: Flow[] = [
       { peers: [{ namespace: c.namespaces.infrastructure, pods: selectorLabels('redis') }], ports: [REDIS_PORT] },
       { peers: [{ namespace: c.namespaces.infrastructure, pods: selectorLabels('gitea') }], ports: [GITEA_HTTP_PORT] },
-      ...(this.kubernetesAccess ? [{ peers: [{ apiServer: true as const }], ports: [...new Set([c.network.apiServerPort, 443])] }] : []),
+      // The apiServer peer brings its own ports (kubernetes Service 443, node apiServerPort).
+      ...(this.kubernetesAccess ? [{ peers: [{ apiServer: true as const }], ports: [] }] : []),
     ];
     allowTraffic(this, 'network-policy', {
       config: c,

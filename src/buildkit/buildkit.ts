@@ -25,6 +25,7 @@ import { ComponentChart, manifest, type ComponentChartProps } from '../gitops/co
 import { componentLabels, selectorLabels } from '../labels.js';
 import { allowTraffic } from '../network/policy.js';
 import { agentPolicySelector } from '../agents/agent-pod.js';
+import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 
 /** `app.kubernetes.io/name` of the daemon's pods. */
 export const BUILDKIT_POD_NAME = BUILDKIT_SERVICE;
@@ -102,6 +103,8 @@ export class BuildKit extends ComponentChart {
           spec: {
             serviceAccountName: name,
             automountServiceAccountToken: false,
+            // Every image build goes through this one daemon: it is platform, kept before agents.
+            priorityClassName: PLATFORM_PRIORITY_CLASS,
             enableServiceLinks: false,
             securityContext: { runAsNonRoot: true, runAsUser: BUILDKIT_UID, runAsGroup: BUILDKIT_UID, fsGroup: BUILDKIT_UID, fsGroupChangePolicy: 'OnRootMismatch' },
             containers: [
