@@ -118,6 +118,12 @@ describe('every agent pod', () => {
     expect(env('REDIS_CONSUMER').valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
   });
 
+  it('acts on Gitea as the non-admin bot user (gitea.bot)', () => {
+    expect(env('GITEA_USER').value).toBe('raibid-bot');
+    const custom = podSpecOf(findObject(objectsUnder('apps/agents/', 'gitea:\n  bot:\n    username: ci-robot\n'), 'ScaledJob', 'agent-rust')).containers[0];
+    expect(custom.env.find((e: { name: string }) => e.name === 'GITEA_USER').value).toBe('ci-robot');
+  });
+
   it('gets secrets only by reference', () => {
     expect(env('REDIS_USERNAME').valueFrom).toEqual({ secretKeyRef: { name: 'redis-agent', key: 'username' } });
     expect(env('REDIS_PASSWORD').valueFrom).toEqual({ secretKeyRef: { name: 'redis-agent', key: 'password' } });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { apiWebhookUrl } from '../src/endpoints.js';
+import { SECRETS } from '../src/secrets/catalog.js';
 import { config, findObject, objectsUnder, podSpecOf } from './helpers.js';
 
 const objs = objectsUnder('apps/api/');
@@ -34,6 +35,20 @@ describe('API deployment', () => {
     expect(env('REDIS_PASSWORD').valueFrom).toEqual({ secretKeyRef: { name: 'redis-api', key: 'password' } });
     expect(env('GITEA_URL').value).toBe('http://gitea-http.infrastructure.svc.cluster.local:3000');
     expect(env('WEBHOOK_SECRET').valueFrom).toEqual({ secretKeyRef: { name: 'webhook-hmac', key: 'secret' } });
+  });
+
+  it('acts on Gitea as the bot user with the bot token, the same identity as the agents, never the admin', () => {
+    expect(env('GITEA_USER').value).toBe('raibid-bot');
+    expect(env('GITEA_TOKEN').valueFrom).toEqual({ secretKeyRef: { name: 'gitea-agent-token', key: 'token' } });
+    expect(SECRETS.find((s) => s.name === 'gitea-agent-token')?.keys.token).toMatchObject({ from: 'gitea-token', user: 'bot' });
+    const agent = podSpecOf(findObject(objectsUnder('apps/agents/'), 'ScaledJob', 'agent-rust')).containers[0];
+    expect(agent.env.find((e: { name: string }) => e.name === 'GITEA_USER')).toEqual(env('GITEA_USER'));
+    expect(env('GITEA_USER').value).not.toBe(config().gitea.admin.username);
+  });
+
+  it('follows gitea.bot.username', () => {
+    const custom = podSpecOf(findObject(objectsUnder('apps/api/', 'gitea:\n  bot:\n    username: ci-robot\n'), 'Deployment', 'raibid-api')).containers[0];
+    expect(custom.env.find((e: { name: string }) => e.name === 'GITEA_USER').value).toBe('ci-robot');
   });
 
   it('runs hardened: non-root, read-only root, no escalation, all capabilities dropped, seccomp', () => {

@@ -7,6 +7,8 @@
  *   direct pool's Job template mounted at /etc/raibid/jobs/<pool>/;
  * - Service `raibid-api` (port 80) for Gitea's webhooks inside the cluster, and `raibid-api-lan`,
  *   a k3s ServiceLB LoadBalancer on `api.lanPort`, for `ci.<domain>` on the LAN;
+ * - Gitea access as the non-admin bot user (`gitea.bot`, GITEA_USER + the bot's token), the same identity
+ *   as the agents: commit statuses and comments come from one user, never from the admin;
  * - Kubernetes API access only with direct pools: ServiceAccount `raibid-api` bound to a Role that
  *   can create, watch and delete Jobs and read their pods and logs in `ci` — nothing else. Without
  *   direct pools the pod gets no token at all.
@@ -109,6 +111,8 @@ export class Api extends ComponentChart {
             REDIS_USERNAME: secretEnv('redis-username', 'redis-api', 'username'),
             REDIS_PASSWORD: secretEnv('redis-password', 'redis-api', 'password'),
             GITEA_URL: kplus.EnvValue.fromValue(giteaInternalUrl(c)),
+            // The agents' identity: the non-admin bot (gitea.bot), whose token gitea-agent-token holds.
+            GITEA_USER: kplus.EnvValue.fromValue(c.gitea.bot.username),
             GITEA_TOKEN: secretEnv('gitea-token', 'gitea-agent-token', 'token'),
             WEBHOOK_SECRET: secretEnv('webhook-secret', 'webhook-hmac', 'secret'),
           },
