@@ -65,7 +65,11 @@ describe('pooled pool: Deployment + KEDA ScaledObject', () => {
   it('probes a health endpoint on a declared port', () => {
     expect(worker.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }]);
     expect(worker.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
-    expect(worker.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    expect(worker.readinessProbe).toEqual({ httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 2 });
+  });
+
+  it('keeps running when idle: no idle exit for workers', () => {
+    expect(env('RAIBID_IDLE_EXIT_SECONDS')).toBeUndefined();
   });
 
   it('drains before it stops and may take longer than the build timeout', () => {
@@ -97,6 +101,13 @@ describe('direct pool: Job template for the API', () => {
     expect(job.metadata.generateName).toBe('agent-deploy-');
     expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 1200, ttlSecondsAfterFinished: 3600, parallelism: 1, completions: 1 });
     expect(pod.restartPolicy).toBe('Never');
+  });
+
+  it('turns Ready only once its agent has claimed an entry, and exits after 60 idle seconds', () => {
+    const agent = pod.containers[0];
+    expect(agent.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }]);
+    expect(agent.readinessProbe).toMatchObject({ httpGet: { path: '/claimed', port: 'health' }, periodSeconds: 1 });
+    expect(agent.env.find((e: { name: string }) => e.name === 'RAIBID_IDLE_EXIT_SECONDS').value).toBe('60');
   });
 
   it('uses the same security settings as every agent pod', () => {

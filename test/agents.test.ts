@@ -2,6 +2,7 @@ import { ApiObject, App, Chart, Lazy } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { BuildCache, pruneScript } from '../src/agents/build-cache.js';
 import { Agents } from '../src/agents/agents.js';
+import { EphemeralPool } from '../src/agents/ephemeral-pool.js';
 import { buildApp } from '../src/app.js';
 import { findObject, objectsUnder, podSpecOf, config } from './helpers.js';
 
@@ -39,6 +40,30 @@ describe('ephemeral pool (default rust pool): KEDA ScaledJob', () => {
 
   it('uses the accurate strategy with pendingPodConditions', () => {
     expect(scaledJob.spec.scalingStrategy).toEqual({ strategy: 'accurate', pendingPodConditions: ['PodScheduled', 'Ready'] });
+  });
+
+  it('counts a Job as pending until its agent has claimed its entry: readiness is the claim, probed every second', () => {
+    expect(scaledJob.spec.scalingStrategy.pendingPodConditions).toContain('Ready');
+    expect(agent.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }]);
+    expect(agent.readinessProbe).toEqual({ httpGet: { path: '/claimed', port: 'health' }, periodSeconds: 1, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 });
+    expect(agent.livenessProbe).toBeUndefined();
+  });
+
+  it('tells an agent that finds no entry to exit after 60 seconds', () => {
+    expect(env('RAIBID_IDLE_EXIT_SECONDS').value).toBe('60');
+  });
+
+  it('takes idleExitSeconds from its props', () => {
+    const pool = new EphemeralPool(new Chart(new App(), 'c'), 'p', { config: config(), pool: config().agents.pools[0], cacheClaims: { cargo: 'a', sccache: 'b' }, maxReplicas: () => 1, idleExitSeconds: 20 });
+    expect(pool.idleExitSeconds).toBe(20);
+    const sj: any = Chart.of(pool).toJson().find((o: any) => o.kind === 'ScaledJob');
+    expect(sj.spec.jobTargetRef.template.spec.containers[0].env.find((e: any) => e.name === 'RAIBID_IDLE_EXIT_SECONDS').value).toBe('20');
+  });
+
+  it('fails on an idleExitSeconds below one second', () => {
+    expect(() => new EphemeralPool(new Chart(new App(), 'c'), 'p', { config: config(), pool: config().agents.pools[0], cacheClaims: { cargo: 'a', sccache: 'b' }, maxReplicas: () => 1, idleExitSeconds: 0 })).toThrow(
+      "'idleExitSeconds' (0) must be a whole number of seconds, at least 1, such as 60",
+    );
   });
 
   it('rolls out gradually so GitOps changes never kill running builds', () => {

@@ -8,9 +8,19 @@
  *   the cache mounts;
  * - reads jobs with XREADGROUP from REDIS_STREAM / REDIS_GROUP as consumer REDIS_CONSUMER, acks them,
  *   and gives up a job after JOB_TIMEOUT_SECONDS;
- * - RAIBID_MODE=ephemeral|direct: one job, then exit; RAIBID_MODE=pooled: MAX_CONCURRENT_JOBS jobs at a
- *   time, health on AGENT_HEALTH_PORT (`/healthz` live, `/readyz` ready to take jobs), and
- *   `raibid-agent drain` stops taking jobs and returns when the running ones have finished.
+ * - serves HTTP on AGENT_HEALTH_PORT (8081) from its first second;
+ * - RAIBID_MODE=ephemeral|direct: one job, then exit.
+ *   - `GET /claimed` answers 200 once XREADGROUP has handed the agent its entry (the entry is then
+ *     this consumer's, off the group's lag), and keeps answering 200 until the agent exits; before
+ *     that it answers 503. It is the pod's readiness probe, every CLAIM_PROBE_PERIOD_SECONDS: KEDA's
+ *     `accurate` strategy counts a Job as pending until its pod is Ready, so a started agent that
+ *     has not yet claimed its entry is not mistaken for one whose entry left the lag — without it
+ *     the next poll still sees the lag and starts a second Job for the same entry.
+ *   - An agent that finds no entry within RAIBID_IDLE_EXIT_SECONDS (XREADGROUP BLOCK) exits 0
+ *     without claiming anything: a surplus Job (its entry went to another agent) frees its CPU and
+ *     memory within that time and does not count as a failed build.
+ * - RAIBID_MODE=pooled: MAX_CONCURRENT_JOBS jobs at a time, `/healthz` live, `/readyz` ready to take
+ *   jobs, and `raibid-agent drain` stops taking jobs and returns when the running ones have finished.
  */
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IEnvVar } from 'kubernetes-models/v1/EnvVar';
@@ -26,8 +36,14 @@ import { AGENT_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 
 /** UID and GID of the agent images. */
 export const AGENT_UID = 1000;
-/** Health port of pooled workers. */
+/** Health port of every agent. */
 export const AGENT_HEALTH_PORT = 8081;
+/** One-shot agents (ephemeral, direct): answers 200 once the agent has claimed its stream entry. */
+export const AGENT_CLAIMED_PATH = '/claimed';
+/** Seconds between claim probes: short, so KEDA's next poll (every pollingInterval) sees the claim. */
+export const CLAIM_PROBE_PERIOD_SECONDS = 1;
+/** Default seconds a one-shot agent waits for an entry before it exits 0. */
+export const DEFAULT_IDLE_EXIT_SECONDS = 60;
 /** Command that drains a pooled worker (preStop). */
 export const AGENT_DRAIN_COMMAND: readonly string[] = ['raibid-agent', 'drain'];
 /** Where the build caches are mounted. */
@@ -68,8 +84,20 @@ export interface AgentPodOptions {
   readonly restartPolicy: 'Never' | 'Always';
   /** Seconds the kubelet waits after SIGTERM (pooled: at least the build timeout). */
   readonly terminationGracePeriodSeconds: number;
-  /** Pooled workers: health port, probes and a preStop drain. @default false */
+  /** Pooled workers: liveness and readiness probes and a preStop drain. @default false - a one-shot agent with the claim probe */
   readonly worker?: boolean;
+  /**
+   * One-shot agents: seconds to wait for an entry before exiting 0 (RAIBID_IDLE_EXIT_SECONDS).
+   * @default DEFAULT_IDLE_EXIT_SECONDS (60)
+   */
+  readonly idleExitSeconds?: number;
+}
+
+/** `idleExitSeconds` checked: a whole number of seconds, at least 1. */
+export function idleExitSeconds(value: number | undefined): number {
+  const v = value ?? DEFAULT_IDLE_EXIT_SECONDS;
+  if (!Number.isInteger(v) || v < 1) throw new Error(`'idleExitSeconds' (${v}) must be a whole number of seconds, at least 1, such as ${DEFAULT_IDLE_EXIT_SECONDS}`);
+  return v;
 }
 
 function env(o: AgentPodOptions): IEnvVar[] {
@@ -106,6 +134,7 @@ function env(o: AgentPodOptions): IEnvVar[] {
     { name: 'CARGO_BUILD_JOBS', value: String(parallel) },
     { name: 'SCCACHE_DIR', value: SCCACHE_DIR },
     { name: 'SCCACHE_CACHE_SIZE', value: `${sccacheGiB}G` },
+    ...(o.worker ? [] : [{ name: 'RAIBID_IDLE_EXIT_SECONDS', value: String(idleExitSeconds(o.idleExitSeconds)) }]),
   ];
 }
 
@@ -136,14 +165,26 @@ function container(o: AgentPodOptions): IContainer {
       { name: 'cargo', mountPath: CARGO_HOME },
       { name: 'sccache', mountPath: SCCACHE_DIR },
     ],
+    ports: [{ name: 'health', containerPort: AGENT_HEALTH_PORT, protocol: 'TCP' }],
     ...(o.worker
       ? {
-          ports: [{ name: 'health', containerPort: AGENT_HEALTH_PORT, protocol: 'TCP' }],
           livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
           readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 2 },
           lifecycle: { preStop: { exec: { command: [...AGENT_DRAIN_COMMAND] } } },
         }
-      : {}),
+      : {
+          // Ready = claimed its entry (see the contract above). No liveness probe: a one-shot agent
+          // that hangs is stopped by the Job's activeDeadlineSeconds, and a restart could not resume it.
+          readinessProbe: {
+            httpGet: { path: AGENT_CLAIMED_PATH, port: 'health' },
+            periodSeconds: CLAIM_PROBE_PERIOD_SECONDS,
+            timeoutSeconds: 1,
+            successThreshold: 1,
+            // Unready from the start, so this delays nothing before the claim; after it, a build that
+            // saturates the CPU must miss three answers in a row before the pod counts as pending again.
+            failureThreshold: 3,
+          },
+        }),
   };
 }
 

@@ -2,7 +2,9 @@
  * Direct pool: no autoscaler. For each task the API adds an entry to the pool's stream and creates
  * one Job from the template kept here (a ConfigMap the API mounts); the agent reads that entry and
  * exits. The API runs at most `maxConcurrentJobs` of these Jobs at once — the planned number — and
- * leaves further tasks queued in the stream.
+ * leaves further tasks queued in the stream. The agents are the same one-shot agents as the ephemeral
+ * mode's: Ready once they have claimed an entry (the API may wait on that), and exit 0 after
+ * `idleExitSeconds` when there is none.
  *
  * ConfigMap `agent-<pool>-job`:
  * - `job.yaml`: the Job (metadata.generateName `agent-<pool>-`; the API may set a name and add env);
@@ -14,7 +16,7 @@ import { Construct } from 'constructs';
 import type { IJob } from 'kubernetes-models/batch/v1/Job';
 import { stringify } from 'yaml';
 import { durationSeconds } from '../config/quantity.js';
-import { agentLabels, agentPodTemplate, type PoolConstructProps } from './agent-pod.js';
+import { agentLabels, agentPodTemplate, idleExitSeconds, type PoolConstructProps } from './agent-pod.js';
 
 export interface DirectPoolProps extends PoolConstructProps {
   /**
@@ -22,6 +24,11 @@ export interface DirectPoolProps extends PoolConstructProps {
    * @default 3600
    */
   readonly ttlSecondsAfterFinished?: number;
+  /**
+   * Seconds an agent waits for an entry before it exits 0 (RAIBID_IDLE_EXIT_SECONDS).
+   * @default 60
+   */
+  readonly idleExitSeconds?: number;
 }
 
 /** Name of the Job-template ConfigMap of a direct pool. */
@@ -33,6 +40,7 @@ export function jobTemplateConfigMapName(pool: string): string {
 export class DirectPool extends Construct {
   readonly configMapName: string;
   readonly ttlSecondsAfterFinished: number;
+  readonly idleExitSeconds: number;
   /** The Job the API creates per task. */
   readonly job: IJob;
 
@@ -41,6 +49,7 @@ export class DirectPool extends Construct {
     const { config: c, pool: p } = props;
     this.configMapName = jobTemplateConfigMapName(p.name);
     this.ttlSecondsAfterFinished = props.ttlSecondsAfterFinished ?? 3600;
+    this.idleExitSeconds = idleExitSeconds(props.idleExitSeconds);
     const namespace = c.namespaces.ci;
     const labels = agentLabels(p.name);
     this.job = {
@@ -53,7 +62,7 @@ export class DirectPool extends Construct {
         backoffLimit: 0,
         activeDeadlineSeconds: durationSeconds(p.timeout),
         ttlSecondsAfterFinished: this.ttlSecondsAfterFinished,
-        template: agentPodTemplate({ config: c, pool: p, cacheClaims: props.cacheClaims, restartPolicy: 'Never', terminationGracePeriodSeconds: 60 }),
+        template: agentPodTemplate({ config: c, pool: p, cacheClaims: props.cacheClaims, restartPolicy: 'Never', terminationGracePeriodSeconds: 60, idleExitSeconds: this.idleExitSeconds }),
       },
     };
     const job = this.job;

@@ -7,7 +7,11 @@
  *   counts running builds.
  * - `accurate` strategy: new Jobs = lag − Jobs not yet running (capped by maxReplicaCount − running),
  *   the right arithmetic for a queue that excludes in-flight work. `pendingPodConditions` makes a Job
- *   count as "not yet running" until its pod is scheduled and ready, so a queued job never starts twice.
+ *   count as "not yet running" until its pod is scheduled and Ready, and an agent turns Ready only
+ *   once it has claimed its entry (readiness probe `/claimed`, see agent-pod.ts): a Job is pending
+ *   exactly while its entry is still in the lag, so a queued job never starts twice.
+ * - A surplus Job (its entry was claimed by an agent started earlier) finds nothing and exits 0
+ *   after `idleExitSeconds`, freeing its share of the node.
  * - `rollout.strategy: gradual`: a changed ScaledJob (any GitOps commit touching it) leaves running
  *   Jobs alone instead of deleting them.
  * @see https://keda.sh/docs/2.20/reference/scaledjob-spec/
@@ -17,7 +21,7 @@ import { Construct } from 'constructs';
 import type { IScaledJob } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledJob';
 import { durationSeconds } from '../config/quantity.js';
 import { manifest } from '../gitops/component.js';
-import { agentLabels, agentPodTemplate, type PoolConstructProps } from './agent-pod.js';
+import { agentLabels, agentPodTemplate, idleExitSeconds, type PoolConstructProps } from './agent-pod.js';
 import { redisStreamsTrigger } from './redis-trigger.js';
 
 export interface EphemeralPoolProps extends PoolConstructProps {
@@ -32,6 +36,11 @@ export interface EphemeralPoolProps extends PoolConstructProps {
    * @default ['PodScheduled', 'Ready']
    */
   readonly pendingPodConditions?: readonly string[];
+  /**
+   * Seconds an agent waits for an entry before it exits 0 (RAIBID_IDLE_EXIT_SECONDS).
+   * @default 60
+   */
+  readonly idleExitSeconds?: number;
 }
 
 /** The ScaledJob of one ephemeral pool. */
@@ -42,6 +51,7 @@ export class EphemeralPool extends Construct {
   readonly successfulJobsHistoryLimit: number;
   readonly failedJobsHistoryLimit: number;
   readonly pendingPodConditions: readonly string[];
+  readonly idleExitSeconds: number;
 
   constructor(scope: Construct, id: string, props: EphemeralPoolProps) {
     super(scope, id);
@@ -52,6 +62,7 @@ export class EphemeralPool extends Construct {
     this.successfulJobsHistoryLimit = props.successfulJobsHistoryLimit ?? 5;
     this.failedJobsHistoryLimit = props.failedJobsHistoryLimit ?? 10;
     this.pendingPodConditions = props.pendingPodConditions ?? ['PodScheduled', 'Ready'];
+    this.idleExitSeconds = idleExitSeconds(props.idleExitSeconds);
 
     manifest<IScaledJob>(this, 'Resource', {
       apiVersion: 'keda.sh/v1alpha1',
@@ -63,7 +74,7 @@ export class EphemeralPool extends Construct {
           completions: 1,
           backoffLimit: 0,
           activeDeadlineSeconds: this.activeDeadlineSeconds,
-          template: agentPodTemplate({ config: c, pool: p, cacheClaims: props.cacheClaims, restartPolicy: 'Never', terminationGracePeriodSeconds: 60 }),
+          template: agentPodTemplate({ config: c, pool: p, cacheClaims: props.cacheClaims, restartPolicy: 'Never', terminationGracePeriodSeconds: 60, idleExitSeconds: this.idleExitSeconds }),
         },
         pollingInterval: this.pollingInterval,
         successfulJobsHistoryLimit: this.successfulJobsHistoryLimit,
