@@ -2,7 +2,7 @@
  * The whole raibid-ci stack as one cdk8s App: one chart per component, in dependency order.
  * A newcomer finds each component here in one hop.
  *
- *   infrastructure/controllers: namespaces, storage, keda
+ *   infrastructure/controllers: namespaces, storage, scheduling, keda
  *   infrastructure/configs:     gitea (+ PostgreSQL), redis, dns
  *   apps:                       buildkit, agents, api
  *   clusters/<name>:            the Flux Kustomizations that apply the three layers in order
@@ -12,6 +12,7 @@ import type { RaibidConfig } from './config/resolve.js';
 import { ClusterChart } from './gitops/cluster.js';
 import { Namespaces } from './namespaces/namespaces.js';
 import { Storage } from './storage/storage.js';
+import { Scheduling } from './scheduling/priority-classes.js';
 import { Keda } from './keda/keda.js';
 import { Gitea } from './gitea/gitea.js';
 import { Redis } from './redis/redis.js';
@@ -25,6 +26,7 @@ export function buildApp(config: RaibidConfig, outdir = 'dist'): App {
   const app = new App({ outdir });
   new Namespaces(app, 'namespaces', { config });
   new Storage(app, 'storage', { config });
+  new Scheduling(app, 'scheduling', { config });
   new Keda(app, 'keda', { config });
   new Gitea(app, 'gitea', { config });
   new Redis(app, 'redis', { config });

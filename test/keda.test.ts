@@ -7,6 +7,8 @@ const objs = objectsUnder('infrastructure/controllers/keda/');
 const release = findObject(objs, 'HelmRelease', 'keda', 'keda');
 const values = (yaml = '') => findObject(objectsUnder('infrastructure/controllers/keda/', yaml), 'HelmRelease', 'keda', 'keda').spec.values;
 const policy = (name: string) => findObject(objs, 'NetworkPolicy', name, 'keda').spec;
+/** The node (API server) peer when cluster.nodeAddress is unset: anything outside the pod and service CIDRs. */
+const NODE = { ipBlock: { cidr: '0.0.0.0/0', except: ['10.42.0.0/16', '10.43.0.0/16'] } };
 
 describe('KEDA', () => {
   it('comes from the kedacore chart repository', () => {
@@ -26,7 +28,16 @@ describe('KEDA', () => {
   it('installs and upgrades its CRDs', () => {
     expect(release.spec.install.crds).toBe('CreateReplace');
     expect(release.spec.upgrade.crds).toBe('CreateReplace');
-    expect(values().crds).toEqual({ install: true });
+    expect(values().crds.install).toBe(true);
+  });
+
+  it('keeps its CRDs (and every ScaledJob) when the release is uninstalled or renamed', () => {
+    // kedacore/keda templates its CRDs (templates/crds/), so Helm deletes them with the release unless kept.
+    expect(values().crds).toEqual({ install: true, additionalAnnotations: { 'helm.sh/resource-policy': 'keep' } });
+  });
+
+  it('runs its three pods in the platform PriorityClass', () => {
+    expect(values().priorityClassName).toBe('raibid-platform');
   });
 
   it('keeps its values inline, so a config change is one diff of the HelmRelease', () => {
@@ -63,15 +74,16 @@ describe('KEDA', () => {
       to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'infrastructure' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'redis', 'app.kubernetes.io/part-of': 'raibid-ci' } } }],
       ports: [{ protocol: 'TCP', port: 6379 }],
     });
-    expect(p.egress).toContainEqual({ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 6443 }, { protocol: 'TCP', port: 443 }] });
+    expect(p.egress).toContainEqual({ to: [NODE], ports: [{ protocol: 'TCP', port: 6443 }] });
+    expect(p.egress).toContainEqual({ to: [{ ipBlock: { cidr: '10.43.0.1/32' } }], ports: [{ protocol: 'TCP', port: 443 }] });
     expect(p.ingress).toEqual([
       { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'keda' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'keda-operator-metrics-apiserver' } } }], ports: [{ protocol: 'TCP', port: 9666 }] },
     ]);
   });
 
   it('lets the API server reach the metrics server and the webhooks', () => {
-    expect(policy('keda-metrics-apiserver').ingress).toEqual([{ from: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 6443 }] }]);
-    expect(policy('keda-admission-webhooks').ingress).toEqual([{ from: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 9443 }] }]);
+    expect(policy('keda-metrics-apiserver').ingress).toEqual([{ from: [NODE], ports: [{ protocol: 'TCP', port: 6443 }] }]);
+    expect(policy('keda-admission-webhooks').ingress).toEqual([{ from: [NODE], ports: [{ protocol: 'TCP', port: 9443 }] }]);
     const pinned = findObject(objectsUnder('infrastructure/controllers/keda/', 'cluster:\n  nodeAddress: 192.168.1.50\n'), 'NetworkPolicy', 'keda-admission-webhooks');
     expect(pinned.spec.ingress[0].from).toEqual([{ ipBlock: { cidr: '192.168.1.50/32' } }]);
   });

@@ -109,7 +109,7 @@ describe('platform requests', () => {
 
   it('agree with what each platform component says it requests', () => {
     const of = (chart: string) => lines.filter((l) => l.source === chart).reduce((a, l) => ({ cpuMillis: a.cpuMillis + l.count * l.cpuMillis, memoryBytes: a.memoryBytes + l.count * l.memoryBytes }), { cpuMillis: 0, memoryBytes: 0 });
-    for (const id of ['storage', 'keda', 'gitea', 'redis', 'dns']) {
+    for (const id of ['storage', 'scheduling', 'keda', 'gitea', 'redis', 'dns']) {
       expect((app.node.findChild(id) as unknown as { requests: Requests }).requests, id).toEqual(of(id));
     }
   });

@@ -8,7 +8,10 @@
  *   webhooks only to the API's in-cluster host, secrets read from the mounted `gitea-secrets` Secret.
  * - Writable paths on a read-only root: /var/lib/gitea (retained claim `gitea-data`, `gitea.storage`),
  *   /etc/gitea (emptyDir: the entrypoint rewrites app.ini at every start), /tmp (emptyDir).
- * - The `configure` init container migrates the schema and creates the admin (admin-script.ts).
+ * - The `configure` init container migrates the schema and creates the admin (admin-script.ts; read its
+ *   note on the admin password, which the Gitea CLI takes only as an argument).
+ * - Pods of Gitea and PostgreSQL carry the platform PriorityClass (src/scheduling/priority-classes.ts):
+ *   under node memory pressure the kubelet evicts agents first.
  * - Services: `gitea-http` (ClusterIP, 3000) and `gitea-ssh` (ClusterIP, 2222) in the cluster; `gitea`
  *   (LoadBalancer, k3s ServiceLB) for the LAN on 80 → 3000 and 2222 → 2222. ServiceLB binds these as host
  *   ports on the node, so SSH is on 2222 and never collides with the node's own sshd on 22. CoreDNS
@@ -23,6 +26,7 @@ import { componentLabels, selectorLabels } from '../labels.js';
 import { secretName } from '../secrets/catalog.js';
 import { allowTraffic, type Peer } from '../network/policy.js';
 import { RetainedClaim } from '../storage/retained-claim.js';
+import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 import { containerResources, finishWorkload, podRequests, requestsOf, restrictedContainer, sumRequests, type Requests } from '../storage/hardened-workload.js';
 import { GITEA_ADMIN_SECRET_DIR, adminScript } from './admin-script.js';
 import { GITEA_CONFIG_DIR, GITEA_DB_SECRET_DIR, GITEA_SECRETS_DIR, GITEA_WORK_DIR, giteaEnv } from './gitea-settings.js';
@@ -126,7 +130,7 @@ export class Gitea extends ComponentChart {
       ],
     });
     deployment.select(LabelSelector.of({ labels: { ...GITEA_POD_LABELS } }));
-    finishWorkload(deployment);
+    finishWorkload(deployment, { priorityClassName: PLATFORM_PRIORITY_CLASS });
 
     const service = (sid: string, name: string, type: ServiceType, ports: { name: string; port: number; targetPort: number }[]) =>
       new Service(this, sid, { metadata: { name, namespace, labels }, type, selector: Pods.select(this, `${sid}-pods`, { labels: { ...GITEA_POD_LABELS } }), ports });

@@ -18,6 +18,7 @@ import { componentLabels, selectorLabels } from '../labels.js';
 import { secretName } from '../secrets/catalog.js';
 import { allowTraffic } from '../network/policy.js';
 import { RetainedClaim } from '../storage/retained-claim.js';
+import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 import { containerResources, finishWorkload, podRequests, requestsOf, restrictedContainer, type Requests } from '../storage/hardened-workload.js';
 import { GITEA_DB_NAME, GITEA_DB_USER } from './gitea-settings.js';
 
@@ -100,7 +101,7 @@ export class GiteaPostgres extends Construct {
       ],
     });
     statefulSet.select(LabelSelector.of({ labels: { ...POSTGRES_POD_LABELS } }));
-    finishWorkload(statefulSet, service);
+    finishWorkload(statefulSet, { priorityClassName: PLATFORM_PRIORITY_CLASS, governingService: service });
 
     allowTraffic(this, 'policy', {
       config: c,

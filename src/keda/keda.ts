@@ -6,6 +6,10 @@
  * - CRDs: the chart renders them from `templates/crds/` when `crds.install` is true, so every Helm install
  *   and upgrade applies them; `install.crds` / `upgrade.crds: CreateReplace` also covers a chart that moves
  *   them to `crds/`. The controllers layer waits for the release, so ScaledJobs in `apps` find their CRDs.
+ *   Templated CRDs are release objects, so `helm uninstall` (or a renamed HelmRelease) would delete them
+ *   and, with them, every ScaledJob and ScaledObject; `crds.additionalAnnotations` puts
+ *   `helm.sh/resource-policy: keep` on each, so Helm leaves them in place.
+ * - Priority: `priorityClassName` is the platform class (src/scheduling/priority-classes.ts) on all three pods.
  * - Remediation: a failed install is uninstalled and retried; a failed upgrade is rolled back and retried.
  * - Resources: requests and memory limits from `keda.resources`; the chart's CPU limit (1 core) stays
  *   unless `cpuLimit` is set.
@@ -25,7 +29,11 @@ import { allowTraffic } from '../network/policy.js';
 import { REDIS_PORT } from '../endpoints.js';
 import { requestsOf, sumRequests, type Requests } from '../storage/hardened-workload.js';
 import { REDIS_POD_LABELS } from '../redis/labels.js';
+import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 
+/** Helm's annotation that keeps an object when its release is uninstalled. */
+export const HELM_RESOURCE_POLICY = 'helm.sh/resource-policy';
+export const HELM_KEEP = 'keep';
 /** The kedacore chart repository. */
 export const KEDA_CHART_REPOSITORY = 'https://kedacore.github.io/charts';
 /** Oldest chart (= KEDA) version accepted. */
@@ -78,7 +86,11 @@ export class Keda extends ComponentChart {
     }
     const r = c.keda.resources;
     this.values = {
-      crds: { install: true },
+      // Keep the CRDs when the release is uninstalled or renamed: deleting a CRD deletes every ScaledJob
+      // and ScaledObject with it (the chart templates its CRDs, so Helm would remove them).
+      crds: { install: true, additionalAnnotations: { [HELM_RESOURCE_POLICY]: HELM_KEEP } },
+      // The autoscaler is platform: evicted after the agents it scales, never before.
+      priorityClassName: PLATFORM_PRIORITY_CLASS,
       // Tags are pinned by the chart version; re-pulling them at every start only adds a registry dependency.
       image: { pullPolicy: 'IfNotPresent' },
       resources: {

@@ -71,17 +71,34 @@ export function restrictedContainer(user: number, group: number): ContainerSecur
   };
 }
 
+/** What {@link finishWorkload} sets on a workload beyond what cdk8s-plus can express. */
+export interface FinishOptions {
+  /**
+   * PriorityClass of the pods (cdk8s-plus-28 has no field for it). The platform workloads pass
+   * PLATFORM_PRIORITY_CLASS from src/scheduling/priority-classes.ts, so under node memory pressure the
+   * kubelet evicts agents before them.
+   */
+  readonly priorityClassName: string;
+  /** The governing Service of a StatefulSet, whose selector cdk8s-plus points at its hash label. */
+  readonly governingService?: Service;
+}
+
 /**
- * Removes what cdk8s-plus adds that raibid-ci does not want, through JSON patches on the rendered objects
- * (cdk8s-plus has no option for either):
+ * Removes what cdk8s-plus adds that raibid-ci does not want, and sets what it cannot, through JSON patches
+ * on the rendered objects (cdk8s-plus has no option for any of these):
  * - the `cdk8s.io/metadata.addr` label (a hash of the construct path) from the pod template, and from the
  *   selector of a StatefulSet's governing Service, which cdk8s-plus always points at that label; workloads
  *   here select the stable labels of src/labels.ts instead, so renaming a construct changes nothing;
  * - Service links (`enableServiceLinks: false`): Kubernetes would otherwise inject `REDIS_PORT=tcp://…`
- *   style variables for every Service of the namespace, which collide with real settings.
+ *   style variables for every Service of the namespace, which collide with real settings;
+ * - `priorityClassName` of the pod template.
  */
-export function finishWorkload(workload: Workload, governingService?: Service): void {
+export function finishWorkload(workload: Workload, opts: FinishOptions): void {
   const ADDRESS = '/cdk8s.io~1metadata.addr';
-  ApiObject.of(workload).addJsonPatch(JsonPatch.remove(`/spec/template/metadata/labels${ADDRESS}`), JsonPatch.add('/spec/template/spec/enableServiceLinks', false));
-  if (governingService) ApiObject.of(governingService).addJsonPatch(JsonPatch.remove(`/spec/selector${ADDRESS}`));
+  ApiObject.of(workload).addJsonPatch(
+    JsonPatch.remove(`/spec/template/metadata/labels${ADDRESS}`),
+    JsonPatch.add('/spec/template/spec/enableServiceLinks', false),
+    JsonPatch.add('/spec/template/spec/priorityClassName', opts.priorityClassName),
+  );
+  if (opts.governingService) ApiObject.of(opts.governingService).addJsonPatch(JsonPatch.remove(`/spec/selector${ADDRESS}`));
 }
