@@ -111,8 +111,27 @@ describe('Redis', () => {
   });
 
   it('requests what redis.resources says', () => {
-    expect(redis.resources).toEqual({ requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '2048Mi' } });
-    expect(component().requests).toEqual({ cpuMillis: 100, memoryBytes: 512 * 2 ** 20 });
+    expect(redis.resources).toEqual({ requests: { cpu: '100m', memory: '2048Mi' }, limits: { memory: '2048Mi' } });
+    expect(component().requests).toEqual({ cpuMillis: 100, memoryBytes: 2 * 2 ** 30 });
+  });
+
+  it('requests all the memory it may use, so it is never evicted for exceeding its request', () => {
+    const c = config();
+    expect(c.redis.resources.memory).toBe('2Gi');
+    expect(c.redis.resources.memory).toBe(c.redis.resources.memoryLimit);
+    expect(component().maxmemory).toBeLessThanOrEqual(2 * 2 ** 30);
+  });
+
+  it('runs in the platform PriorityClass, evicted after the agents', () => {
+    expect(pod.priorityClassName).toBe('raibid-platform');
+  });
+
+  it('fails when maxmemory exceeds the memory request', () => {
+    expect(synthError('redis:\n  resources:\n    memory: 512Mi\n')).toBe(
+      `'redis.resources.memory' ("512Mi") is below maxmemory (1536Mi: 'redis.maxmemoryPercent' 75 % of 'redis.resources.memoryLimit' "2Gi"): a Redis holding more than it requests is evicted first under node memory pressure; set redis.resources.memory to at least "1536Mi" (best: equal to the limit) or lower redis.maxmemoryPercent to at most 25`,
+    );
+    expect(synthError('redis:\n  resources:\n    memory: 128Mi\n')).toMatch(/to at least "1536Mi" \(best: equal to the limit\)$/);
+    expect(() => synthFiles('redis:\n  maxmemoryPercent: 25\n  resources:\n    memory: 512Mi\n')).not.toThrow();
   });
 
   it('accepts clients from the ci namespace and the KEDA operator only', () => {

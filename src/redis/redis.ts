@@ -17,11 +17,14 @@ import { ConfigMap, Handler, LabelSelector, Pods, Probe, Secret, Service, Servic
 import { Duration, Size } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { ComponentChart, type ComponentChartProps } from '../gitops/component.js';
+import type { RaibidConfig } from '../config/resolve.js';
+import { bytes, formatBytes } from '../config/quantity.js';
 import { componentLabels } from '../labels.js';
 import { REDIS_PORT, REDIS_SERVICE } from '../endpoints.js';
 import { secretKeyRef, secretName } from '../secrets/catalog.js';
 import { allowTraffic } from '../network/policy.js';
 import { RetainedClaim } from '../storage/retained-claim.js';
+import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 import { containerResources, finishWorkload, podRequests, requestsOf, restrictedContainer, type Requests } from '../storage/hardened-workload.js';
 import { KEDA_OPERATOR_PODS } from '../keda/keda.js';
 import { REDIS_APP, REDIS_POD_LABELS } from './labels.js';
@@ -59,6 +62,25 @@ export function checkRedisVersion(image: string): void {
   }
 }
 
+/**
+ * Fails when maxmemory is above the memory request. Redis holds up to maxmemory of queued jobs; a pod
+ * using more than it requests is the first the kubelet evicts under node memory pressure, whatever its
+ * priority. The default requests the whole limit (2Gi), so maxmemory and the fork of a rewrite fit.
+ */
+export function checkRedisMemory(c: RaibidConfig): void {
+  const r = c.redis.resources;
+  const request = bytes(r.memory);
+  const maxmemory = redisMaxmemory(c);
+  if (maxmemory <= request) return;
+  const needed = formatBytes(Math.ceil(maxmemory / 2 ** 20) * 2 ** 20);
+  const percent = Math.floor((request * 100) / bytes(r.memoryLimit));
+  // The schema accepts 10–90 %: suggest a lower percentage only when one would do.
+  const orPercent = percent >= 10 ? ` or lower redis.maxmemoryPercent to at most ${percent}` : '';
+  throw new Error(
+    `'redis.resources.memory' (${JSON.stringify(r.memory)}) is below maxmemory (${needed}: 'redis.maxmemoryPercent' ${c.redis.maxmemoryPercent} % of 'redis.resources.memoryLimit' ${JSON.stringify(r.memoryLimit)}): a Redis holding more than it requests is evicted first under node memory pressure; set redis.resources.memory to at least ${JSON.stringify(needed)} (best: equal to the limit)${orPercent}`,
+  );
+}
+
 export class Redis extends ComponentChart {
   /** The ConfigMap data: redis.conf, build-acl.sh, init-streams.sh. */
   readonly files: Readonly<Record<string, string>>;
@@ -77,6 +99,7 @@ export class Redis extends ComponentChart {
     const namespace = c.namespaces.infrastructure;
     const labels = componentLabels(REDIS_APP, 'queue');
     checkRedisVersion(r.image);
+    checkRedisMemory(c);
     const { uid, gid } = redisIds(r.image);
     // Every password the ACL script reads must be a catalogued key of redis-users (throws otherwise).
     for (const u of REDIS_USERS) if (u.secretKey) secretKeyRef(REDIS_USERS_SECRET, u.secretKey);
@@ -146,7 +169,7 @@ export class Redis extends ComponentChart {
       ],
     });
     statefulSet.select(LabelSelector.of({ labels: { ...REDIS_POD_LABELS } }));
-    finishWorkload(statefulSet, service);
+    finishWorkload(statefulSet, { priorityClassName: PLATFORM_PRIORITY_CLASS, governingService: service });
 
     allowTraffic(this, 'policy', {
       config: c,

@@ -46,7 +46,9 @@ export const redisSection = z
   .strictObject({
     image: image.default('docker.io/library/redis:8.10.1-alpine3.23').describe('Redis image (official, ≥ 7.2 for consumer-group lag).'),
     storage: memory.default('10Gi').describe('Size of the Redis data volume (AOF and RDB).'),
-    resources: resources({ cpu: '100m', memory: '512Mi', memoryLimit: '2Gi' }),
+    // Request = limit: Redis holds up to maxmemory of queued jobs and must never be evicted for using
+    // more than it requests (src/redis/redis.ts checks maxmemory ≤ the request).
+    resources: resources({ cpu: '100m', memory: '2Gi', memoryLimit: '2Gi' }),
     maxmemoryPercent: z.number().int().min(10).max(90).default(75).describe('maxmemory as a percentage of the memory limit, leaving room for AOF rewrites and fork copy-on-write.'),
   })
   .prefault({});
