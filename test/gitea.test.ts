@@ -132,6 +132,17 @@ describe('Gitea', () => {
     expect(noBuildkit).toHaveLength(2);
   });
 
+  it('accepts SSH from the ci namespace, where agents clone by ssh_url', () => {
+    expect(policy('gitea').ingress).toContainEqual({ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ci' } } }], ports: [{ protocol: 'TCP', port: 2222 }] });
+    const ns = findObject(objectsUnder(dir, 'namespaces:\n  ci: builds\n'), 'NetworkPolicy', 'gitea').spec.ingress;
+    expect(ns).toContainEqual({ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'builds' } } }], ports: [{ protocol: 'TCP', port: 2222 }] });
+  });
+
+  it('runs Gitea and PostgreSQL in the platform PriorityClass', () => {
+    expect(pod.priorityClassName).toBe('raibid-platform');
+    expect(podSpecOf(postgresSts).priorityClassName).toBe('raibid-platform');
+  });
+
   it('reaches PostgreSQL, the API’s webhook port and HTTPS on the internet only', () => {
     expect(policy('gitea').egress.map((e: { ports: { port: number }[] }) => e.ports.map((p) => p.port))).toEqual([[5432], [8080], [443]]);
     expect(policy('gitea').egress[1].to).toEqual([
@@ -269,6 +280,17 @@ exit 0
       'admin user change-password --help',
       'admin user change-password --username raibid-admin --password pw-from-the-secret --must-change-password=false',
     ]);
+  });
+
+  it('puts the password only in the argv of the one gitea call that sets it, in a pod that shares no process namespace', () => {
+    expect(adminScript()).not.toContain('pw-from-the-secret');
+    expect(configure.env.some((e: { name: string }) => /PASSWORD/i.test(e.name))).toBe(false);
+    expect(pod.shareProcessNamespace).toBeUndefined();
+    expect(pod.hostPID).toBeUndefined();
+    const r = run();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.calls.filter((c) => c.includes('pw-from-the-secret'))).toEqual(['admin user change-password --username raibid-admin --password pw-from-the-secret --must-change-password=false']);
+    expect(r.stdout + r.stderr).not.toContain('pw-from-the-secret');
   });
 
   it('fails without a password in the Secret', () => {

@@ -9,9 +9,25 @@
  *
  * Idempotent: `gitea admin user list --admin` decides between `create` and `change-password`. The Secret
  * is the source of truth: an existing admin's password is set from it at every start, so rotating the
- * Secret and restarting the pod rotates the password (bootstrap logs in with it). The password reaches
- * the CLI as an argument (the Gitea CLI has no file option); it exists only inside this short-lived
- * container's process table, never in the manifest, the environment or a file on the data volume.
+ * Secret and restarting the pod rotates the password (bootstrap logs in with it).
+ *
+ * Known exposure: the password is a command-line argument. `gitea admin user create` and
+ * `change-password` take it only as `--password <value>` (no file or stdin option as of Gitea 1.27; a
+ * `--password-file` is proposed upstream in go-gitea/gitea#36996), so the shell expands
+ * `"$(cat "$dir/password")"` into the argv of that one `gitea` process. Precisely:
+ * - When: while that single command runs (it loads app.ini, connects to PostgreSQL, hashes and stores
+ *   the password: typically a second or two), once per start of the Gitea pod. `gitea migrate`, the
+ *   user listing and the `sh` script itself never hold it: the script text contains `$(cat …)`, not the
+ *   value, and `cat`'s argv holds only the path.
+ * - Who can read it: `/proc/<pid>/cmdline` of that process. Inside the pod, nobody else: the init
+ *   container runs alone (before the app container starts) and the pod does not share its process
+ *   namespace. On the node, anything that sees the host's PID namespace — root, any local user when
+ *   /proc is mounted without `hidepid`, a pod with `hostPID` (Pod Security baseline and restricted
+ *   forbid it; only namespaces enforcing privileged, such as kube-system or the BuildKit namespace,
+ *   admit one) — can read it during that window.
+ * - Where it never goes: the manifest, the environment, logs (the CLI does not print it), or a file on
+ *   the data volume.
+ * Switch to a file option as soon as the pinned Gitea has one.
  */
 import { GITEA_CONFIG_DIR } from './gitea-settings.js';
 

@@ -150,6 +150,8 @@ export class Gitea extends ComponentChart {
       { namespace: 'flux-system', pods: FLUX_SOURCE_CONTROLLER_PODS },
       ...(c.buildkit.enabled ? [{ namespace: c.namespaces.buildkit }] : []),
     ];
+    // Agents clone over SSH too (the ssh_url of a repository, in-cluster through gitea-ssh).
+    const sshClients: Peer[] = [{ namespace: c.namespaces.ci }];
     allowTraffic(this, 'policy', {
       config: c,
       name: GITEA_APP,
@@ -158,6 +160,7 @@ export class Gitea extends ComponentChart {
       ingress: [
         { peers: [{ lan: true }], ports: [GITEA_HTTP_PORT, GITEA_SSH_PORT] },
         { peers: inCluster, ports: [GITEA_HTTP_PORT] },
+        { peers: sshClients, ports: [GITEA_SSH_PORT] },
       ],
       egress: [
         { peers: [{ namespace, pods: POSTGRES_POD_LABELS }], ports: [POSTGRES_PORT] },
