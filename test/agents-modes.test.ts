@@ -83,7 +83,7 @@ describe('pooled pool: Deployment + KEDA ScaledObject', () => {
   });
 
   it('requests the pool resources per pod with the burst CPU limit', () => {
-    expect(worker.resources).toEqual({ requests: { cpu: '2', memory: '4Gi' }, limits: { cpu: '4', memory: '4Gi' } });
+    expect(worker.resources).toEqual({ requests: { cpu: '2', memory: '4Gi', 'ephemeral-storage': '53Gi' }, limits: { cpu: '4', memory: '4Gi', 'ephemeral-storage': '53Gi' } });
   });
 });
 
@@ -114,6 +114,8 @@ describe('direct pool: Job template for the API', () => {
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.containers[0].securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true });
     expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.volumes.find((v: any) => v.name === 'workspace').emptyDir).toEqual({ sizeLimit: '50Gi' });
+    expect(pod.containers[0].resources.limits['ephemeral-storage']).toBe('53Gi');
   });
 
   it('tells the API the planned concurrency limit', () => {

@@ -128,8 +128,30 @@ describe('every agent pod', () => {
     expect(findObject(objs, 'ServiceAccount', 'raibid-agent', 'ci').automountServiceAccountToken).toBe(false);
   });
 
-  it('requests the pool resources (2 CPU, 4 GiB) with limits', () => {
-    expect(agent.resources).toEqual({ requests: { cpu: '2', memory: '4Gi' }, limits: { cpu: '2', memory: '4Gi' } });
+  it('requests the pool resources (2 CPU, 4 GiB, 53 GiB of scratch disk) with limits', () => {
+    expect(agent.resources).toEqual({ requests: { cpu: '2', memory: '4Gi', 'ephemeral-storage': '53Gi' }, limits: { cpu: '2', memory: '4Gi', 'ephemeral-storage': '53Gi' } });
+  });
+
+  it('bounds its scratch space: a 50 GiB workspace, 1 GiB /tmp and $HOME', () => {
+    expect(pod.volumes.filter((v: any) => v.emptyDir)).toEqual([
+      { name: 'workspace', emptyDir: { sizeLimit: '50Gi' } },
+      { name: 'tmp', emptyDir: { sizeLimit: '1Gi' } },
+      { name: 'home', emptyDir: { sizeLimit: '1Gi' } },
+    ]);
+    expect(agent.volumeMounts).toEqual(expect.arrayContaining([{ name: 'workspace', mountPath: '/workspace' }]));
+  });
+
+  it('takes the workspace size from agents.pools[].workspace, and its ephemeral storage with it', () => {
+    const p = podSpecOf(findObject(objectsUnder('apps/agents/', 'agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      workspace: 120Gi\n'), 'ScaledJob', 'agent-rust'));
+    expect(p.volumes.find((v: any) => v.name === 'workspace').emptyDir).toEqual({ sizeLimit: '120Gi' });
+    expect(p.containers[0].resources.limits['ephemeral-storage']).toBe('123Gi');
+    expect(p.containers[0].resources.requests['ephemeral-storage']).toBe('123Gi');
+  });
+
+  it('fails on a workspace below 1 GiB', () => {
+    expect(() => buildApp(config('agents:\n  pools:\n    - name: rust\n      workspace: 512Mi\n'))).toThrow(
+      `'agents.pools[0].workspace' ("512Mi") must be at least 1Gi; a checkout with its build output needs tens of GiB, such as "50Gi"`,
+    );
   });
 
   it('uses the image from the in-cluster registry', () => {
@@ -166,6 +188,12 @@ describe('every agent pod', () => {
     expect(pod.volumes).toEqual(expect.arrayContaining([{ name: 'cargo', persistentVolumeClaim: { claimName: 'agent-rust-cargo' } }, { name: 'sccache', persistentVolumeClaim: { claimName: 'agent-rust-sccache' } }]));
     expect(env('CARGO_HOME').value).toBe('/cache/cargo');
     expect(env('SCCACHE_DIR').value).toBe('/cache/sccache');
+  });
+
+  it('sizes sccache from the pool\'s one shared volume (90% of it), not per agent', () => {
+    expect(env('SCCACHE_CACHE_SIZE').value).toBe('27G');
+    const big = podSpecOf(findObject(objectsUnder('apps/agents/', 'agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      maxReplicas: 2\n      cache:\n        sccache: 100Gi\n'), 'ScaledJob', 'agent-rust'));
+    expect(big.containers[0].env.find((e: { name: string }) => e.name === 'SCCACHE_CACHE_SIZE').value).toBe('90G');
   });
 
   it('leaves BuildKit out when it is disabled', () => {

@@ -53,7 +53,11 @@ describe('API deployment', () => {
 
   it('runs hardened: non-root, read-only root, no escalation, all capabilities dropped, seccomp', () => {
     expect(api.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(api.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } });
+    expect(api.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi', 'ephemeral-storage': '1Gi' }, limits: { memory: '256Mi', 'ephemeral-storage': '1Gi' } });
+  });
+
+  it('bounds its scratch space: a 128 MiB /tmp within 1 GiB of ephemeral storage', () => {
+    expect(pod.volumes.find((v: any) => v.name === 'tmp')).toEqual({ name: 'tmp', emptyDir: { sizeLimit: '128Mi' } });
   });
 
   it('runs in the platform PriorityClass, kept before agents', () => {

@@ -60,6 +60,11 @@ describe('rootless BuildKit', () => {
     expect(pod.priorityClassName).toBe('raibid-platform');
   });
 
+  it('bounds its writable root filesystem and logs: 1 GiB requested, evicted past 10 GiB', () => {
+    expect(daemon.resources.requests['ephemeral-storage']).toBe('1Gi');
+    expect(daemon.resources.limits['ephemeral-storage']).toBe('10Gi');
+  });
+
   it('probes the daemon with buildctl', () => {
     expect(daemon.readinessProbe.exec.command).toEqual(['buildctl', 'debug', 'workers']);
     expect(daemon.livenessProbe.exec.command).toEqual(['buildctl', 'debug', 'workers']);

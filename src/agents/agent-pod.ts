@@ -27,7 +27,7 @@ import type { IEnvVar } from 'kubernetes-models/v1/EnvVar';
 import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { AgentPoolConfig, RaibidConfig } from '../config/resolve.js';
-import { bytes, cpuMillis, durationSeconds, formatCpu } from '../config/quantity.js';
+import { bytes, cpuMillis, durationSeconds, formatBytes, formatCpu } from '../config/quantity.js';
 import { buildkitAddress, giteaInternalUrl, redisInternalAddress } from '../endpoints.js';
 import { componentLabels, PART_OF } from '../labels.js';
 import { secretKeyRef } from '../secrets/catalog.js';
@@ -49,8 +49,49 @@ export const AGENT_DRAIN_COMMAND: readonly string[] = ['raibid-agent', 'drain'];
 /** Where the build caches are mounted. */
 export const CARGO_HOME = '/cache/cargo';
 export const SCCACHE_DIR = '/cache/sccache';
-/** Share of the sccache volume sccache may fill (the rest is headroom for the filesystem). */
+/**
+ * Share of the sccache volume sccache may fill (the rest is headroom). SCCACHE_CACHE_SIZE is the size
+ * of the pool's one shared volume, not a per-agent share: every agent of the pool points its own
+ * sccache server at the same SCCACHE_DIR.
+ *
+ * Concurrent sccache servers on one directory: sccache documents its local disk cache as meant for a
+ * single server at a time (mozilla/sccache docs/Local.md). Each server keeps its own LRU index, built
+ * by scanning the directory when it starts, and writes entries in place. With several agents at once:
+ * - the directory can grow past SCCACHE_CACHE_SIZE by what the other servers added since this one
+ *   started, until one of them evicts; the volume's headroom (1 − SCCACHE_FILL) absorbs short
+ *   overshoots, and local-path volumes have no hard quota, so the rest lands on node disk;
+ * - an entry another server is still writing, or has just evicted, mostly reads as a miss (sccache
+ *   then compiles), but sccache warns that such races can also fail a compile outright.
+ * raibid-ci accepts that rare, retryable failure for the shared warm cache. A pool that cannot can set
+ * `maxReplicas: 1`, or its image can give each running agent a directory of its own under SCCACHE_DIR
+ * (for instance the first free `slot-<n>`, held with flock) at the cost of splitting the cache.
+ */
 export const SCCACHE_FILL = 0.9;
+
+/** Size limit of an agent's /tmp emptyDir. */
+export const AGENT_TMP_SIZE = '1Gi';
+/** Size limit of an agent's $HOME emptyDir (tool config and small state; the caches live elsewhere). */
+export const AGENT_HOME_SIZE = '1Gi';
+/**
+ * Room for the container's logs in its ephemeral-storage limit: they count against it (the kubelet
+ * keeps up to 5 × 10 MiB of them by default). Generous on purpose, so the pod-level limit never
+ * fires before an emptyDir's own size limit names the culprit.
+ */
+export const AGENT_LOG_ALLOWANCE = '1Gi';
+
+/**
+ * Ephemeral storage of one agent pod, in bytes: its emptyDirs at their size limits (workspace, /tmp,
+ * $HOME) plus the log allowance. The container requests and is limited to exactly this, so the
+ * scheduler only places an agent where its whole scratch space fits, and the capacity plan counts it.
+ */
+export function agentEphemeralStorageBytes(pool: Pick<AgentPoolConfig, 'workspace'>): number {
+  return bytes(pool.workspace) + bytes(AGENT_TMP_SIZE) + bytes(AGENT_HOME_SIZE) + bytes(AGENT_LOG_ALLOWANCE);
+}
+
+/** `agents.pools[].workspace` checked: at least 1 GiB. */
+export function checkWorkspace(pool: Pick<AgentPoolConfig, 'workspace'>, path: string): void {
+  if (bytes(pool.workspace) < 2 ** 30) throw new Error(`'${path}.workspace' (${JSON.stringify(pool.workspace)}) must be at least 1Gi; a checkout with its build output needs tens of GiB, such as "50Gi"`);
+}
 
 /** Labels of every agent pod and pool object. */
 export function agentLabels(pool: string): Record<string, string> {
@@ -146,8 +187,8 @@ function container(o: AgentPodOptions): IContainer {
     imagePullPolicy: 'IfNotPresent',
     env: env(o),
     resources: {
-      requests: { cpu: formatCpu(cpuMillis(p.cpu)), memory: p.memory },
-      limits: { cpu: formatCpu(cpuMillis(p.cpuLimit)), memory: p.memoryLimit },
+      requests: { cpu: formatCpu(cpuMillis(p.cpu)), memory: p.memory, 'ephemeral-storage': formatBytes(agentEphemeralStorageBytes(p)) },
+      limits: { cpu: formatCpu(cpuMillis(p.cpuLimit)), memory: p.memoryLimit, 'ephemeral-storage': formatBytes(agentEphemeralStorageBytes(p)) },
     },
     securityContext: {
       allowPrivilegeEscalation: false,
@@ -188,12 +229,15 @@ function container(o: AgentPodOptions): IContainer {
   };
 }
 
-/** Volumes: scratch space as emptyDirs, the caches as the pool's PVCs. */
+/**
+ * Volumes: scratch space as size-limited emptyDirs (the kubelet evicts a pod that writes past a
+ * limit, so one runaway build cannot fill the node's disk), the caches as the pool's PVCs.
+ */
 function volumes(o: AgentPodOptions): IVolume[] {
   return [
-    { name: 'workspace', emptyDir: {} },
-    { name: 'tmp', emptyDir: {} },
-    { name: 'home', emptyDir: {} },
+    { name: 'workspace', emptyDir: { sizeLimit: formatBytes(bytes(o.pool.workspace)) } },
+    { name: 'tmp', emptyDir: { sizeLimit: AGENT_TMP_SIZE } },
+    { name: 'home', emptyDir: { sizeLimit: AGENT_HOME_SIZE } },
     { name: 'cargo', persistentVolumeClaim: { claimName: o.cacheClaims.cargo } },
     { name: 'sccache', persistentVolumeClaim: { claimName: o.cacheClaims.sccache } },
   ];

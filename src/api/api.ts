@@ -31,6 +31,14 @@ export const API_UID = 1000;
 /** Mount point of the API's ConfigMap. */
 export const API_CONFIG_DIR = '/etc/raibid';
 
+/** Size limit of the API's /tmp emptyDir, MiB. */
+export const API_TMP_MEBIBYTES = 128;
+/**
+ * Ephemeral storage the API requests and is limited to, GiB (cdk8s-plus takes whole GiB): /tmp at its
+ * limit plus its logs, with room to spare.
+ */
+export const API_EPHEMERAL_STORAGE_GIBIBYTES = 1;
+
 /** A memory quantity as a cdk8s Size in the largest exact binary unit. */
 export function memorySize(q: string): Size {
   const n = bytes(q);
@@ -83,7 +91,7 @@ export class Api extends ComponentChart {
     const secretEnv = (sid: string, secret: string, key: string) => kplus.EnvValue.fromSecretValue({ secret: kplus.Secret.fromSecretName(this, sid, secretName(secret)), key });
     const volumeMounts: kplus.VolumeMount[] = [
       { path: API_CONFIG_DIR, volume: kplus.Volume.fromConfigMap(this, 'config-volume', config, { name: 'config' }), readOnly: true },
-      { path: '/tmp', volume: kplus.Volume.fromEmptyDir(this, 'tmp-volume', 'tmp') },
+      { path: '/tmp', volume: kplus.Volume.fromEmptyDir(this, 'tmp-volume', 'tmp', { sizeLimit: Size.mebibytes(API_TMP_MEBIBYTES) }) },
       ...direct.map((p) => ({
         path: `${API_CONFIG_DIR}/jobs/${p.name}`,
         volume: kplus.Volume.fromConfigMap(this, `job-${p.name}`, kplus.ConfigMap.fromConfigMapName(this, `job-${p.name}-ref`, jobTemplateConfigMapName(p.name)), { name: `job-${p.name}` }),
@@ -119,6 +127,7 @@ export class Api extends ComponentChart {
           resources: {
             cpu: { request: kplus.Cpu.millis(cpuMillis(a.resources.cpu)), ...(a.resources.cpuLimit !== undefined ? { limit: kplus.Cpu.millis(cpuMillis(a.resources.cpuLimit)) } : {}) },
             memory: { request: memorySize(a.resources.memory), limit: memorySize(a.resources.memoryLimit) },
+            ephemeralStorage: { request: Size.gibibytes(API_EPHEMERAL_STORAGE_GIBIBYTES), limit: Size.gibibytes(API_EPHEMERAL_STORAGE_GIBIBYTES) },
           },
           liveness: kplus.Probe.fromHttpGet('/healthz', { port: a.port, periodSeconds: Duration.seconds(20), failureThreshold: 3 }),
           readiness: kplus.Probe.fromHttpGet('/readyz', { port: a.port, periodSeconds: Duration.seconds(10), failureThreshold: 2 }),

@@ -35,6 +35,13 @@ export const BUILDKIT_UID = 1000;
 export const BUILDKIT_STATE_DIR = '/home/user/.local/share/buildkit';
 /** Share of the state volume BuildKit's garbage collector lets the cache fill. */
 export const BUILDKIT_GC_FILL = 0.8;
+/**
+ * Ephemeral storage of the daemon: its writable root filesystem (TMPDIR /home/user/.local/tmp,
+ * rootlesskit's /run/user/1000) and its logs. The layer cache is on the state volume and does not
+ * count. The limit is a backstop: a daemon that writes past it is evicted rather than filling the
+ * node's disk.
+ */
+export const BUILDKIT_EPHEMERAL_STORAGE = { request: '1Gi', limit: '10Gi' } as const;
 
 /** buildkitd.toml for a config. */
 export function buildkitdToml(c: RaibidConfig): string {
@@ -117,8 +124,12 @@ export class BuildKit extends ComponentChart {
                 readinessProbe: probe,
                 livenessProbe: { ...probe, failureThreshold: 4 },
                 resources: {
-                  requests: { cpu: formatCpu(cpuMillis(b.resources.cpu)), memory: b.resources.memory },
-                  limits: { memory: b.resources.memoryLimit, ...(b.resources.cpuLimit !== undefined ? { cpu: formatCpu(cpuMillis(b.resources.cpuLimit)) } : {}) },
+                  requests: { cpu: formatCpu(cpuMillis(b.resources.cpu)), memory: b.resources.memory, 'ephemeral-storage': BUILDKIT_EPHEMERAL_STORAGE.request },
+                  limits: {
+                    memory: b.resources.memoryLimit,
+                    'ephemeral-storage': BUILDKIT_EPHEMERAL_STORAGE.limit,
+                    ...(b.resources.cpuLimit !== undefined ? { cpu: formatCpu(cpuMillis(b.resources.cpuLimit)) } : {}),
+                  },
                 },
                 securityContext: {
                   runAsNonRoot: true,

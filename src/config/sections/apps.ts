@@ -26,6 +26,9 @@ export const poolSchema = z.strictObject({
   timeout: duration.default('30m').describe('Build timeout: Job activeDeadlineSeconds, and the grace period pooled workers get to drain.'),
   pollingInterval: z.number().int().min(1).max(300).default(5).describe('Seconds between KEDA checks of the stream.'),
   activationLagCount: z.number().int().min(0).default(0).describe('Lag above which KEDA wakes the pool from zero.'),
+  workspace: memory
+    .default('50Gi')
+    .describe('Scratch disk of one agent (pod): size limit of its /workspace emptyDir (checkout and target/). With /tmp, $HOME and its logs it is the pod\'s ephemeral-storage request and limit, and counts against node.disk in the capacity plan.'),
   cache: z
     .strictObject({
       cargo: memory.default('20Gi').describe('PVC for the cargo registry and git checkouts (CARGO_HOME).'),
