@@ -3,11 +3,13 @@ import {
   AUTO_MAX_REPLICAS,
   CAPACITY_HEADER,
   CapacityError,
+  DISK_FILL,
   FLUX_CONTROLLERS,
   FLUX_OPERATOR,
   K3S_ADDONS,
   budgetTable,
   capacitySummary,
+  diskTable,
   kubeletArgs,
   kubeletReservations,
   nodeAllocatable,
@@ -33,14 +35,20 @@ const pool = (over: Partial<PoolDemand> = {}): PoolDemand => ({
   cpuMillis: 2000,
   cpuLimitMillis: 2000,
   memoryBytes: 4 * GiB,
+  diskBytes: 0,
   ...over,
 });
-const line = (cpuMillis: number, memoryBytes: number, count = 1): RequestLine => ({ source: 't', name: 'x', count, cpuMillis, memoryBytes });
-const node = { cpuMillis: 18000, memoryBytes: 120 * GiB };
+const line = (cpuMillis: number, memoryBytes: number, count = 1, diskBytes = 0): RequestLine => ({ source: 't', name: 'x', count, cpuMillis, memoryBytes, diskBytes });
+const node = { cpuMillis: 18000, memoryBytes: 120 * GiB, diskBytes: 1000 * GiB };
 
 describe('node allocatable', () => {
   it('is capacity minus system and kube reservations (and the eviction threshold for memory)', () => {
-    expect(nodeAllocatable(config())).toEqual({ cpuMillis: 18000, memoryBytes: 128 * GiB - 4 * GiB - 2 * GiB - 500 * MiB });
+    expect(nodeAllocatable(config())).toEqual({ cpuMillis: 18000, memoryBytes: 128 * GiB - 4 * GiB - 2 * GiB - 500 * MiB, diskBytes: Math.floor(3 * 1024 * GiB * 0.85) });
+  });
+
+  it('gives volumes and ephemeral storage 85% of node.disk (the kubelet reclaims disk below 15% free)', () => {
+    expect(DISK_FILL).toBe(0.85);
+    expect(nodeAllocatable(config('node:\n  disk: 1000Gi\n')).diskBytes).toBe(850 * GiB);
   });
 
   it('gives k3s the same reservations as kubelet args', () => {
@@ -54,7 +62,7 @@ describe('node allocatable', () => {
   it('follows the node section', () => {
     const c = config('node:\n  cpu: 32\n  memory: 64Gi\n  systemReserved:\n    cpu: 500m\n    memory: 1Gi\n');
     expect(kubeletReservations(c).systemReserved).toEqual({ cpu: '500m', memory: '1Gi' });
-    expect(nodeAllocatable(c)).toEqual({ cpuMillis: 30500, memoryBytes: 64 * GiB - 1 * GiB - 2 * GiB - 500 * MiB });
+    expect(nodeAllocatable(c)).toMatchObject({ cpuMillis: 30500, memoryBytes: 64 * GiB - 1 * GiB - 2 * GiB - 500 * MiB });
   });
 });
 
@@ -64,12 +72,24 @@ describe('platform requests', () => {
       initContainers: [{ resources: { requests: { cpu: '1', memory: '64Mi' } } }, { restartPolicy: 'Always', resources: { requests: { cpu: '100m', memory: '32Mi' } } }],
       containers: [{ resources: { requests: { cpu: '250m', memory: '512Mi' } } }, { resources: { requests: { cpu: '50m' } } }],
     };
-    expect(podRequests(spec)).toEqual({ cpuMillis: 1000, memoryBytes: 544 * MiB });
+    expect(podRequests(spec)).toEqual({ cpuMillis: 1000, memoryBytes: 544 * MiB, diskBytes: 0 });
+  });
+
+  it('reads ephemeral-storage requests as disk', () => {
+    expect(podRequests({ containers: [{ resources: { requests: { cpu: '1', memory: '1Gi', 'ephemeral-storage': '53Gi' } } }, { resources: { requests: { 'ephemeral-storage': '1Gi' } } }] }).diskBytes).toBe(54 * GiB);
+  });
+
+  it('counts volume claims and StatefulSet claim templates as disk, per replica', () => {
+    expect(objectRequestLines('c', { kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: 'n' }, spec: { resources: { requests: { storage: '20Gi' } } } })).toEqual([
+      { source: 'c', name: 'PersistentVolumeClaim n/data', count: 1, cpuMillis: 0, memoryBytes: 0, diskBytes: 20 * GiB },
+    ]);
+    const sts = { kind: 'StatefulSet', metadata: { name: 's', namespace: 'n' }, spec: { replicas: 2, template: { spec: { containers: [{ resources: { requests: { cpu: '100m' } } }] } }, volumeClaimTemplates: [{ spec: { resources: { requests: { storage: '5Gi' } } } }] } };
+    expect(objectRequestLines('c', sts)).toEqual([{ source: 'c', name: 'StatefulSet n/s', count: 2, cpuMillis: 100, memoryBytes: 0, diskBytes: 5 * GiB }]);
   });
 
   it('counts replicas of Deployments and one run of a CronJob', () => {
     const tpl = { spec: { containers: [{ resources: { requests: { cpu: '100m', memory: '128Mi' } } }] } };
-    expect(objectRequestLines('c', { kind: 'Deployment', metadata: { name: 'd', namespace: 'n' }, spec: { replicas: 3, template: tpl } })).toEqual([{ source: 'c', name: 'Deployment n/d', count: 3, cpuMillis: 100, memoryBytes: 128 * MiB }]);
+    expect(objectRequestLines('c', { kind: 'Deployment', metadata: { name: 'd', namespace: 'n' }, spec: { replicas: 3, template: tpl } })).toEqual([{ source: 'c', name: 'Deployment n/d', count: 3, cpuMillis: 100, memoryBytes: 128 * MiB, diskBytes: 0 }]);
     expect(objectRequestLines('c', { kind: 'CronJob', metadata: { name: 'j', namespace: 'n' }, spec: { jobTemplate: { spec: { template: tpl } } } })[0].count).toBe(1);
     expect(objectRequestLines('c', { kind: 'ConfigMap', metadata: { name: 'x' } })).toEqual([]);
   });
@@ -77,7 +97,7 @@ describe('platform requests', () => {
   it('reads requests from Helm values, or the chart defaults', () => {
     const values = { resources: { operator: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } } } };
     const hr = (v: unknown) => ({ kind: 'HelmRelease', metadata: { name: 'keda', namespace: 'keda' }, spec: { chart: { spec: { chart: 'keda' } }, values: v } });
-    expect(objectRequestLines('keda', hr(values))).toEqual([{ source: 'keda', name: 'HelmRelease keda/keda (resources.operator)', count: 1, cpuMillis: 100, memoryBytes: 128 * MiB }]);
+    expect(objectRequestLines('keda', hr(values))).toEqual([{ source: 'keda', name: 'HelmRelease keda/keda (resources.operator)', count: 1, cpuMillis: 100, memoryBytes: 128 * MiB, diskBytes: 0 }]);
     expect(objectRequestLines('keda', hr({})).map((l) => l.cpuMillis)).toEqual([100, 100, 100]);
   });
 
@@ -108,7 +128,7 @@ describe('planCapacity', () => {
   it('keeps a fixed maxReplicas and reports what is free', () => {
     const plan = planCapacity({ allocatable: node, platform: [line(1000, GiB)], pools: [pool({ maxReplicas: 4 })] });
     expect(plan.pools[0].replicas).toBe(4);
-    expect(plan.free).toEqual({ cpuMillis: 9000, memoryBytes: 103 * GiB });
+    expect(plan.free).toEqual({ cpuMillis: 9000, memoryBytes: 103 * GiB, diskBytes: 1000 * GiB });
     expect(plan.fits).toBe(true);
   });
 
@@ -127,8 +147,12 @@ describe('planCapacity', () => {
     expect(plan.free.cpuMillis).toBe(0);
   });
 
+  it('limits auto by disk as well', () => {
+    expect(planCapacity({ allocatable: node, platform: [line(1000, GiB, 1, 500 * GiB)], pools: [pool({ diskBytes: 100 * GiB })] }).pools[0].replicas).toBe(5);
+  });
+
   it('caps auto at the schema maximum', () => {
-    expect(planCapacity({ allocatable: { cpuMillis: 10_000_000, memoryBytes: 10_000 * GiB }, platform: [], pools: [pool({ cpuMillis: 100, memoryBytes: MiB })] }).pools[0].replicas).toBe(AUTO_MAX_REPLICAS);
+    expect(planCapacity({ allocatable: { cpuMillis: 10_000_000, memoryBytes: 10_000 * GiB, diskBytes: 0 }, platform: [], pools: [pool({ cpuMillis: 100, memoryBytes: MiB })] }).pools[0].replicas).toBe(AUTO_MAX_REPLICAS);
   });
 
   it('counts pooled workers per pod and their jobs per slot', () => {
@@ -155,12 +179,19 @@ describe('planCapacity', () => {
 
   it('fails when an auto pool gets no room', () => {
     const plan = planCapacity({ allocatable: node, platform: [line(17000, GiB)], pools: [pool()] });
-    expect(plan.problems).toEqual(['agents.pools[0].maxReplicas: "auto" leaves room for 0 pods of pool p (2 CPU, 4 GiB each), at least 1 needed']);
+    expect(plan.problems).toEqual(['agents.pools[0].maxReplicas: "auto" leaves room for 0 pods of pool p (2 CPU, 4 GiB, 0 GiB disk each), at least 1 needed']);
   });
 
   it('fails when auto leaves fewer pods than minReplicas', () => {
     const plan = planCapacity({ allocatable: node, platform: [line(12000, GiB)], pools: [pool({ mode: 'pooled', minReplicas: 4 })] });
-    expect(plan.problems).toEqual(['agents.pools[0].maxReplicas: "auto" leaves room for 3 pods of pool p (2 CPU, 4 GiB each), at least 4 needed']);
+    expect(plan.problems).toEqual(['agents.pools[0].maxReplicas: "auto" leaves room for 3 pods of pool p (2 CPU, 4 GiB, 0 GiB disk each), at least 4 needed']);
+  });
+
+  it('fails when volumes and fixed pools overflow the disk', () => {
+    const plan = planCapacity({ allocatable: node, platform: [line(1000, GiB, 1, 600 * GiB)], pools: [pool({ maxReplicas: 5, diskBytes: 100 * GiB })] });
+    expect(plan.fits).toBe(false);
+    expect(plan.free.diskBytes).toBe(-100 * GiB);
+    expect(plan.problems).toEqual(["disk (volume claims and ephemeral-storage requests, 1100 GiB) exceeds the node's disk for them (1000 GiB) by 100 GiB"]);
   });
 
   it('is deterministic', () => {
@@ -170,7 +201,7 @@ describe('planCapacity', () => {
 
   it('reads pool demands from the config', () => {
     expect(poolDemands(config('agents:\n  pools:\n    - name: w\n      mode: pooled\n      slots: 3\n      cpu: 1500m\n      cpuLimit: "3"\n      memory: 2Gi\n'))).toEqual([
-      { name: 'w', path: 'agents.pools[0]', mode: 'pooled', maxReplicas: 'auto', minReplicas: 0, slots: 3, cpuMillis: 1500, cpuLimitMillis: 3000, memoryBytes: 2 * GiB },
+      { name: 'w', path: 'agents.pools[0]', mode: 'pooled', maxReplicas: 'auto', minReplicas: 0, slots: 3, cpuMillis: 1500, cpuLimitMillis: 3000, memoryBytes: 2 * GiB, diskBytes: 53 * GiB },
     ]);
   });
 });
@@ -198,7 +229,7 @@ describe('capacity in synth', () => {
   it('prints a one-line summary', () => {
     const { summary, capacity } = synthesize(config());
     expect(summary[1]).toBe(capacitySummary(capacity));
-    expect(summary[1]).toMatch(/^capacity: 18 CPU \/ 121\.51 GiB allocatable, platform [\d.]+ CPU \/ [\d.]+ GiB, agents: rust \d+ × 2 CPU\/4Gi, \d+ at full burst \(2 CPU\); free [\d.]+ CPU \/ [\d.]+ GiB$/);
+    expect(summary[1]).toMatch(/^capacity: 18 CPU \/ 121\.51 GiB allocatable, platform [\d.]+ CPU \/ [\d.]+ GiB, agents: rust \d+ × 2 CPU\/4Gi, \d+ at full burst \(2 CPU\); free [\d.]+ CPU \/ [\d.]+ GiB; disk [\d.]+ GiB of 2611\.2 GiB$/);
   });
 
   it('reports the burst policy of a bursting pool', () => {
@@ -221,11 +252,60 @@ describe('capacity in synth', () => {
     expect(message).toContain('| **Node allocatable** |  |  |  | 18 | 121.51 GiB |');
   });
 
+  it('counts each agent\'s workspace, the caches and the platform volumes against node.disk', () => {
+    const plan = synthesize(config()).capacity;
+    expect(plan.pools[0].diskBytes).toBe(53 * GiB);
+    const disk = (name: string) => plan.platform.find((l) => l.name === name)?.diskBytes;
+    expect([disk('PersistentVolumeClaim ci/agent-rust-cargo'), disk('PersistentVolumeClaim ci/agent-rust-sccache'), disk('PersistentVolumeClaim buildkit/buildkitd-state')]).toEqual([20 * GiB, 30 * GiB, 50 * GiB]);
+    expect(plan.total.diskBytes).toBe(plan.platformTotal.diskBytes + plan.pools[0].replicas * 53 * GiB);
+  });
+
+  it('sizes an auto pool by disk when disk is what runs out', () => {
+    const plan = synthesize(config('node:\n  disk: 600Gi\n')).capacity;
+    const room = plan.allocatable.diskBytes - plan.platformTotal.diskBytes;
+    expect(plan.pools[0].replicas).toBe(Math.floor(room / (53 * GiB)));
+    expect(plan.pools[0].replicas).toBeLessThan(synthesize(config()).capacity.pools[0].replicas);
+    expect(plan.fits).toBe(true);
+  });
+
+  it('fails synth on disk overflow with the disk table in the error', () => {
+    const c = config('node:\n  disk: 500Gi\nagents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      maxReplicas: 4\n      workspace: 100Gi\n');
+    let message = '';
+    try {
+      synthesize(c);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toContain('agents: capacity: the stack does not fit the node:');
+    expect(message).toMatch(/disk \(volume claims and ephemeral-storage requests, [\d.]+ GiB\) exceeds the node's disk for them \(425 GiB\) by [\d.]+ GiB/);
+    expect(message).toContain('| pool rust (ephemeral, maxReplicas 4): agents | 4 | 103Gi | 412 GiB |');
+    expect(message).toContain('| **Node disk** (85% of node.disk) |  |  | 425 GiB |');
+  });
+
+  it('writes the disk table into CAPACITY.md', () => {
+    const md = synthFiles().get('CAPACITY.md') ?? '';
+    expect(md).toContain('## Disk (volume claims and ephemeral storage)');
+    expect(md).toContain('| agents: PersistentVolumeClaim ci/agent-rust-sccache | 1 | 30Gi | 30 GiB |');
+    expect(md).toMatch(/\| pool rust \(ephemeral, auto\): agents \| \d+ \| 53Gi \| \d+ GiB \|/);
+  });
+
   it('raises a CapacityError carrying the plan', () => {
     const plan = planCapacity({ allocatable: node, platform: [], pools: [pool({ maxReplicas: 10 })] });
     const err = new CapacityError(plan);
     expect(err.plan).toBe(plan);
     expect(err.message).toContain(budgetTable(plan));
+    expect(err.message).toContain(diskTable(plan));
+  });
+
+  it('keeps volume claims out of the CPU/memory table and workloads without disk out of the disk table', () => {
+    const plan = planCapacity({ allocatable: node, platform: [{ ...line(0, 0, 1, 20 * GiB), name: 'PersistentVolumeClaim n/data' }, { ...line(100, MiB), name: 'Deployment n/d' }], pools: [pool({ maxReplicas: 1 })] });
+    expect(budgetTable(plan)).not.toContain('PersistentVolumeClaim n/data');
+    expect(diskTable(plan)).toContain('| t: PersistentVolumeClaim n/data | 1 | 20Gi | 20 GiB |');
+    expect(diskTable(plan)).not.toContain('Deployment n/d');
+  });
+
+  it('matches the snapshot of the disk table', () => {
+    expect(diskTable(planCapacity({ allocatable: node, platform: [line(1000, GiB, 1, 50 * GiB), FLUX_CONTROLLERS], pools: [pool({ name: 'rust', diskBytes: 53 * GiB }), pool({ name: 'lint', path: 'agents.pools[1]', mode: 'pooled', slots: 4, maxReplicas: 2, diskBytes: 103 * GiB })] }))).toMatchSnapshot();
   });
 
   it('matches the snapshot of the budget table', () => {

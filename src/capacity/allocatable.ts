@@ -38,17 +38,34 @@ export function kubeletArgs(c: RaibidConfig): string[] {
   ];
 }
 
-/** CPU (millicores) and memory (bytes) the scheduler may place pods on. */
+/**
+ * Share of `node.disk` the plan hands out to volumes and pods' ephemeral storage. The kubelet starts
+ * reclaiming (image garbage collection, then evictions) when less than 15% of the disk is free
+ * (`imagefs.available<15%` in DISK_EVICTION_DEFAULTS), and container images, logs and the OS live on
+ * the same disk.
+ */
+export const DISK_FILL = 0.85;
+
+/** CPU (millicores), memory (bytes) and disk (bytes) the scheduler may place pods on. */
 export interface Allocatable {
   readonly cpuMillis: number;
   readonly memoryBytes: number;
+  /**
+   * Disk for PersistentVolumeClaims and ephemeral-storage requests together: DISK_FILL × node.disk.
+   * One budget because on the DGX Spark both live on its one drive (local-path volumes under
+   * /var/lib/raibid, emptyDirs and logs under /var/lib/kubelet). On a node whose volumes have a disk
+   * of their own, this counts emptyDirs against the wrong disk; the scheduler still checks them
+   * against the kubelet's own ephemeral-storage allocatable.
+   */
+  readonly diskBytes: number;
 }
 
-/** node capacity − system-reserved − kube-reserved (− the memory eviction threshold, for memory). */
+/** node capacity − system-reserved − kube-reserved (− the memory eviction threshold, for memory); disk: DISK_FILL × node.disk. */
 export function nodeAllocatable(c: RaibidConfig): Allocatable {
   const n = c.node;
   return {
     cpuMillis: n.cpu * 1000 - cpuMillis(n.systemReserved.cpu) - cpuMillis(n.kubeReserved.cpu),
     memoryBytes: bytes(n.memory) - bytes(n.systemReserved.memory) - bytes(n.kubeReserved.memory) - bytes(n.evictionHard),
+    diskBytes: Math.floor(bytes(n.disk) * DISK_FILL),
   };
 }

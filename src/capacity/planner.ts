@@ -1,15 +1,17 @@
 /**
  * The capacity planner: how many agents each pool may run so that the node is never oversubscribed.
  *
- *   allocatable = node − system-reserved − kube-reserved (− eviction threshold, memory)
- *   budget      = platform requests + Σ pools maxReplicas × (CPU, memory request of one pod)
+ *   allocatable = node − system-reserved − kube-reserved (− eviction threshold, memory);
+ *                 disk: DISK_FILL × node.disk
+ *   budget      = platform requests (+ volume claims, disk)
+ *                 + Σ pools maxReplicas × (CPU, memory, ephemeral-storage request of one pod)
  *
  * A pool's unit is a pod: one agent for ephemeral and direct pools, one worker with `slots` jobs for
  * pooled pools. Pools with a number keep it; the budget must still fit.
  *
  * `maxReplicas: auto` rule (deterministic): the room left after the platform and the fixed pools is
- * split into equal shares, one per auto pool; each takes as many pods as fit its share in both CPU
- * and memory; then the leftover is handed out one pod at a time, round-robin in pool order, while a
+ * split into equal shares, one per auto pool; each takes as many pods as fit its share in CPU, memory
+ * and disk; then the leftover is handed out one pod at a time, round-robin in pool order, while a
  * pod still fits. Every auto pool must get at least max(1, minReplicas) pods.
  *
  * Burst: a pool whose cpuLimit exceeds its request can run fewer agents at full speed. "At full
@@ -20,6 +22,7 @@ import type { RaibidConfig } from '../config/resolve.js';
 import { bytes, cpuMillis } from '../config/quantity.js';
 import type { Allocatable } from './allocatable.js';
 import type { RequestLine } from './requests.js';
+import { agentEphemeralStorageBytes } from '../agents/agent-pod.js';
 
 /** Largest number `auto` may pick (the schema's maxReplicas bound). */
 export const AUTO_MAX_REPLICAS = 1000;
@@ -38,6 +41,8 @@ export interface PoolDemand {
   readonly cpuMillis: number;
   readonly cpuLimitMillis: number;
   readonly memoryBytes: number;
+  /** Ephemeral-storage request of one pod (workspace, /tmp, $HOME, logs). */
+  readonly diskBytes: number;
 }
 
 /** A pool with its planned size. */
@@ -82,30 +87,35 @@ export function poolDemands(c: RaibidConfig): PoolDemand[] {
     cpuMillis: cpuMillis(p.cpu),
     cpuLimitMillis: cpuMillis(p.cpuLimit),
     memoryBytes: bytes(p.memory),
+    diskBytes: agentEphemeralStorageBytes(p),
   }));
 }
 
-const sumLines = (lines: readonly RequestLine[]): Allocatable => ({
-  cpuMillis: lines.reduce((a, l) => a + l.count * l.cpuMillis, 0),
-  memoryBytes: lines.reduce((a, l) => a + l.count * l.memoryBytes, 0),
-});
+const ZERO: Allocatable = { cpuMillis: 0, memoryBytes: 0, diskBytes: 0 };
+const add = (a: Allocatable, b: Allocatable): Allocatable => ({ cpuMillis: a.cpuMillis + b.cpuMillis, memoryBytes: a.memoryBytes + b.memoryBytes, diskBytes: a.diskBytes + b.diskBytes });
+const sub = (a: Allocatable, b: Allocatable): Allocatable => ({ cpuMillis: a.cpuMillis - b.cpuMillis, memoryBytes: a.memoryBytes - b.memoryBytes, diskBytes: a.diskBytes - b.diskBytes });
+const times = (n: number, r: Allocatable): Allocatable => ({ cpuMillis: n * r.cpuMillis, memoryBytes: n * r.memoryBytes, diskBytes: n * r.diskBytes });
+const sum = (all: readonly Allocatable[]): Allocatable => all.reduce(add, ZERO);
+/** Whether `need` fits in `room` in every resource. */
+const fitsIn = (need: Allocatable, room: Allocatable) => need.cpuMillis <= room.cpuMillis && need.memoryBytes <= room.memoryBytes && need.diskBytes <= room.diskBytes;
+/** How many pods of `p` fit in `room` (a resource the pod does not ask for does not limit it). */
+function podsIn(p: PoolDemand, room: Allocatable): number {
+  const per = (have: number, each: number) => (each > 0 ? Math.floor(have / each) : Infinity);
+  return Math.min(per(room.cpuMillis, p.cpuMillis), per(room.memoryBytes, p.memoryBytes), per(room.diskBytes, p.diskBytes));
+}
 
 /** Splits the room left among the auto pools (see the rule in the file comment). */
 function sizeAutoPools(room: Allocatable, auto: readonly PoolDemand[]): number[] {
   if (auto.length === 0) return [];
-  const share = { cpuMillis: Math.max(0, Math.floor(room.cpuMillis / auto.length)), memoryBytes: Math.max(0, Math.floor(room.memoryBytes / auto.length)) };
-  const fit = (p: PoolDemand, r: Allocatable) => Math.min(Math.floor(r.cpuMillis / p.cpuMillis), Math.floor(r.memoryBytes / p.memoryBytes));
-  const n = auto.map((p) => Math.max(0, Math.min(AUTO_MAX_REPLICAS, fit(p, share))));
-  let left = {
-    cpuMillis: room.cpuMillis - auto.reduce((a, p, i) => a + n[i] * p.cpuMillis, 0),
-    memoryBytes: room.memoryBytes - auto.reduce((a, p, i) => a + n[i] * p.memoryBytes, 0),
-  };
+  const share = { cpuMillis: Math.max(0, Math.floor(room.cpuMillis / auto.length)), memoryBytes: Math.max(0, Math.floor(room.memoryBytes / auto.length)), diskBytes: Math.max(0, Math.floor(room.diskBytes / auto.length)) };
+  const n = auto.map((p) => Math.max(0, Math.min(AUTO_MAX_REPLICAS, podsIn(p, share))));
+  let left = sub(room, sum(auto.map((p, i) => times(n[i], p))));
   for (let progress = true; progress; ) {
     progress = false;
     auto.forEach((p, i) => {
-      if (n[i] < AUTO_MAX_REPLICAS && p.cpuMillis <= left.cpuMillis && p.memoryBytes <= left.memoryBytes) {
+      if (n[i] < AUTO_MAX_REPLICAS && fitsIn(p, left)) {
         n[i] += 1;
-        left = { cpuMillis: left.cpuMillis - p.cpuMillis, memoryBytes: left.memoryBytes - p.memoryBytes };
+        left = sub(left, p);
         progress = true;
       }
     });
@@ -116,23 +126,16 @@ function sizeAutoPools(room: Allocatable, auto: readonly PoolDemand[]): number[]
 /** Plans every pool. Pure and deterministic; never throws (see `problems`). */
 export function planCapacity(input: PlanInput): CapacityPlan {
   const { allocatable } = input;
-  const platformTotal = sumLines(input.platform);
+  const platformTotal = sum(input.platform.map((l) => times(l.count, l)));
   const fixed = input.pools.filter((p) => p.maxReplicas !== 'auto');
-  const fixedTotal = {
-    cpuMillis: fixed.reduce((a, p) => a + (p.maxReplicas as number) * p.cpuMillis, 0),
-    memoryBytes: fixed.reduce((a, p) => a + (p.maxReplicas as number) * p.memoryBytes, 0),
-  };
-  const room = { cpuMillis: allocatable.cpuMillis - platformTotal.cpuMillis - fixedTotal.cpuMillis, memoryBytes: allocatable.memoryBytes - platformTotal.memoryBytes - fixedTotal.memoryBytes };
+  const room = sub(sub(allocatable, platformTotal), sum(fixed.map((p) => times(p.maxReplicas as number, p))));
   const auto = input.pools.filter((p) => p.maxReplicas === 'auto');
   const autoSizes = sizeAutoPools(room, auto);
 
   const replicas = input.pools.map((p) => (p.maxReplicas === 'auto' ? autoSizes[auto.indexOf(p)] : p.maxReplicas));
-  const poolTotal = {
-    cpuMillis: input.pools.reduce((a, p, i) => a + replicas[i] * p.cpuMillis, 0),
-    memoryBytes: input.pools.reduce((a, p, i) => a + replicas[i] * p.memoryBytes, 0),
-  };
-  const total = { cpuMillis: platformTotal.cpuMillis + poolTotal.cpuMillis, memoryBytes: platformTotal.memoryBytes + poolTotal.memoryBytes };
-  const free = { cpuMillis: allocatable.cpuMillis - total.cpuMillis, memoryBytes: allocatable.memoryBytes - total.memoryBytes };
+  const poolTotal = sum(input.pools.map((p, i) => times(replicas[i], p)));
+  const total = add(platformTotal, poolTotal);
+  const free = sub(allocatable, total);
 
   const pools: PlannedPool[] = input.pools.map((p, i) => {
     const othersCpu = platformTotal.cpuMillis + poolTotal.cpuMillis - replicas[i] * p.cpuMillis;
@@ -143,10 +146,11 @@ export function planCapacity(input: PlanInput): CapacityPlan {
   const problems: string[] = [];
   if (free.cpuMillis < 0) problems.push(`CPU requests (${cores(total.cpuMillis)}) exceed the node's allocatable CPU (${cores(allocatable.cpuMillis)}) by ${cores(-free.cpuMillis)}`);
   if (free.memoryBytes < 0) problems.push(`memory requests (${gibs(total.memoryBytes)}) exceed the node's allocatable memory (${gibs(allocatable.memoryBytes)}) by ${gibs(-free.memoryBytes)}`);
+  if (free.diskBytes < 0) problems.push(`disk (volume claims and ephemeral-storage requests, ${gibs(total.diskBytes)}) exceeds the node's disk for them (${gibs(allocatable.diskBytes)}) by ${gibs(-free.diskBytes)}`);
   for (const p of pools) {
     const least = Math.max(1, p.minReplicas);
     if (p.maxReplicas === 'auto' && p.replicas < least) {
-      problems.push(`${p.path}.maxReplicas: "auto" leaves room for ${p.replicas} pod${p.replicas === 1 ? '' : 's'} of pool ${p.name} (${cores(p.cpuMillis)} CPU, ${gibs(p.memoryBytes)} each), at least ${least} needed`);
+      problems.push(`${p.path}.maxReplicas: "auto" leaves room for ${p.replicas} pod${p.replicas === 1 ? '' : 's'} of pool ${p.name} (${cores(p.cpuMillis)} CPU, ${gibs(p.memoryBytes)}, ${gibs(p.diskBytes)} disk each), at least ${least} needed`);
     }
   }
   return { allocatable, platform: input.platform, platformTotal, pools, total, free, problems, fits: problems.length === 0 };

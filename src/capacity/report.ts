@@ -4,7 +4,7 @@
  */
 import type { RaibidConfig } from '../config/resolve.js';
 import { formatBytes } from '../config/quantity.js';
-import { kubeletArgs } from './allocatable.js';
+import { DISK_FILL, kubeletArgs } from './allocatable.js';
 import { cores, gibs, type CapacityPlan, type PlannedPool } from './planner.js';
 
 /** First line of CAPACITY.md (Markdown has no `#` comments, so an HTML comment). */
@@ -18,19 +18,33 @@ function poolLabel(p: PlannedPool): string {
 
 const row = (cells: readonly (string | number)[]) => `| ${cells.join(' | ')} |`;
 
-/** The budget as a Markdown table: allocatable, each platform line, each pool, total and free. */
+/** The budget as a Markdown table: allocatable, each platform line (that requests CPU or memory), each pool, total and free. */
 export function budgetTable(plan: CapacityPlan): string {
   const lines = [
     row(['Line', 'Pods', 'CPU each', 'Memory each', 'CPU', 'Memory']),
     row([':---', '---:', '---:', '---:', '---:', '---:']),
     row(['**Node allocatable**', '', '', '', cores(plan.allocatable.cpuMillis), gibs(plan.allocatable.memoryBytes)]),
-    ...plan.platform.map((l) => row([`${l.source}: ${l.name}`, l.count, cores(l.cpuMillis), formatBytes(l.memoryBytes), cores(l.count * l.cpuMillis), gibs(l.count * l.memoryBytes)])),
+    ...plan.platform.filter((l) => l.cpuMillis > 0 || l.memoryBytes > 0).map((l) => row([`${l.source}: ${l.name}`, l.count, cores(l.cpuMillis), formatBytes(l.memoryBytes), cores(l.count * l.cpuMillis), gibs(l.count * l.memoryBytes)])),
     row(['**Platform**', '', '', '', cores(plan.platformTotal.cpuMillis), gibs(plan.platformTotal.memoryBytes)]),
     ...plan.pools.map((p) => row([poolLabel(p), p.replicas, cores(p.cpuMillis), formatBytes(p.memoryBytes), cores(p.replicas * p.cpuMillis), gibs(p.replicas * p.memoryBytes)])),
     row(['**Total requests**', '', '', '', cores(plan.total.cpuMillis), gibs(plan.total.memoryBytes)]),
     row(['**Free**', '', '', '', cores(plan.free.cpuMillis), gibs(plan.free.memoryBytes)]),
   ];
   return lines.join('\n');
+}
+
+/** The disk budget as a Markdown table: the node's disk, each volume claim and ephemeral-storage request, each pool, total and free. */
+export function diskTable(plan: CapacityPlan): string {
+  return [
+    row(['Line', 'Pods', 'Disk each', 'Disk']),
+    row([':---', '---:', '---:', '---:']),
+    row([`**Node disk** (${Math.round(DISK_FILL * 100)}% of node.disk)`, '', '', gibs(plan.allocatable.diskBytes)]),
+    ...plan.platform.filter((l) => l.diskBytes > 0).map((l) => row([`${l.source}: ${l.name}`, l.count, formatBytes(l.diskBytes), gibs(l.count * l.diskBytes)])),
+    row(['**Platform**', '', '', gibs(plan.platformTotal.diskBytes)]),
+    ...plan.pools.map((p) => row([poolLabel(p), p.replicas, formatBytes(p.diskBytes), gibs(p.replicas * p.diskBytes)])),
+    row(['**Total**', '', '', gibs(plan.total.diskBytes)]),
+    row(['**Free**', '', '', gibs(plan.free.diskBytes)]),
+  ].join('\n');
 }
 
 /** Per-pool table: size, concurrency and burst. */
@@ -50,7 +64,7 @@ export function capacitySummary(plan: CapacityPlan): string {
       return `${p.name} ${p.replicas} × ${cores(p.cpuMillis)} CPU/${formatBytes(p.memoryBytes)}${jobs}, ${p.burstReplicas} at full burst (${cores(p.cpuLimitMillis)} CPU)`;
     })
     .join('; ');
-  return `capacity: ${cores(plan.allocatable.cpuMillis)} CPU / ${gibs(plan.allocatable.memoryBytes)} allocatable, platform ${cores(plan.platformTotal.cpuMillis)} CPU / ${gibs(plan.platformTotal.memoryBytes)}, agents: ${pools}; free ${cores(plan.free.cpuMillis)} CPU / ${gibs(plan.free.memoryBytes)}`;
+  return `capacity: ${cores(plan.allocatable.cpuMillis)} CPU / ${gibs(plan.allocatable.memoryBytes)} allocatable, platform ${cores(plan.platformTotal.cpuMillis)} CPU / ${gibs(plan.platformTotal.memoryBytes)}, agents: ${pools}; free ${cores(plan.free.cpuMillis)} CPU / ${gibs(plan.free.memoryBytes)}; disk ${gibs(plan.total.diskBytes)} of ${gibs(plan.allocatable.diskBytes)}`;
 }
 
 /** CAPACITY.md: the plan, the kubelet reservations it assumes, and the rules. */
@@ -71,6 +85,10 @@ export function capacityMarkdown(plan: CapacityPlan, c: RaibidConfig): string {
     '',
     budgetTable(plan),
     '',
+    '## Disk (volume claims and ephemeral storage)',
+    '',
+    diskTable(plan),
+    '',
     '## Rules',
     '',
     '- Platform lines are the requests of every pod template in the synthesized tree (agent pools excluded), the requests in Helm release values (or the chart defaults), and the pods bootstrap and k3s run outside it.',
@@ -78,6 +96,7 @@ export function capacityMarkdown(plan: CapacityPlan, c: RaibidConfig): string {
     '- A pool costs maxReplicas × the requests of one pod; a pooled worker is one pod however many slots it has.',
     '- `maxReplicas: auto` splits the room left after the platform and fixed pools into equal shares, one per auto pool, then hands out what is left one pod at a time in pool order.',
     '- "Pods at full burst": how many of the pool\'s pods fit at their CPU limit in what the platform and the other pools (at their maximum) leave.',
+    `- Disk: volume claims, StatefulSet claim templates and ephemeral-storage requests share ${Math.round(DISK_FILL * 100)}% of node.disk (the kubelet reclaims disk below 15% free). An agent requests its workspace, /tmp, $HOME and a log allowance; \`auto\` sizes pools in disk too.`,
     '',
   ].join('\n');
 }
@@ -92,7 +111,9 @@ export class CapacityError extends Error {
         '',
         budgetTable(plan),
         '',
-        'Lower agents.pools[].maxReplicas (or set it to "auto"), shrink the pools\' cpu/memory, or raise node.cpu/node.memory.',
+        diskTable(plan),
+        '',
+        'Lower agents.pools[].maxReplicas (or set it to "auto"), shrink the pools\' cpu/memory/workspace or the volumes, or raise node.cpu/node.memory/node.disk.',
       ].join('\n'),
     );
     this.name = 'CapacityError';

@@ -1,17 +1,21 @@
 /**
- * The platform's share of the node: CPU and memory requests of every pod the synthesized stack runs,
- * read from the objects themselves (pod templates, and the values of Helm releases), plus the pods
- * bootstrap and k3s run outside the Flux tree.
+ * The platform's share of the node: CPU, memory and ephemeral-storage requests of every pod the
+ * synthesized stack runs, read from the objects themselves (pod templates, and the values of Helm
+ * releases), plus the pods bootstrap and k3s run outside the Flux tree, and the size of every volume
+ * claim (disk).
  *
  * Counting rules (deliberately conservative):
  * - a pod requests max(sum of containers + sidecars, largest init container), per resource;
+ * - a PersistentVolumeClaim counts its storage request as disk (local-path does not enforce it, but
+ *   it is what the component was sized for); a StatefulSet's volumeClaimTemplates count per replica;
  * - Deployments and StatefulSets count `spec.replicas` (1 when unset), DaemonSets once (one node);
  * - Jobs count `spec.parallelism` (1 when unset); CronJobs count one run, as if it overlapped builds;
  * - a HelmRelease counts every `requests` block in its values; a chart with none must be known here.
+ *   Volumes a chart creates from its values are not seen: charts here keep theirs in explicit PVCs.
  */
 import { bytes, cpuMillis } from '../config/quantity.js';
 
-/** One row of the budget: `count` pods that each request `cpuMillis` and `memoryBytes`. */
+/** One row of the budget: `count` pods that each request `cpuMillis`, `memoryBytes` and `diskBytes`. */
 export interface RequestLine {
   /** Component (chart folder) or origin, e.g. `gitea`, `bootstrap`. */
   readonly source: string;
@@ -20,16 +24,18 @@ export interface RequestLine {
   readonly count: number;
   readonly cpuMillis: number;
   readonly memoryBytes: number;
+  /** Ephemeral-storage requests of one pod plus its claims; or the size of a PersistentVolumeClaim. */
+  readonly diskBytes: number;
 }
 
 /** The Flux controllers bootstrap installs (source, kustomize, helm, notification), upstream requests. */
-export const FLUX_CONTROLLERS: RequestLine = { source: 'bootstrap', name: 'Flux controllers (source, kustomize, helm, notification)', count: 4, cpuMillis: 100, memoryBytes: 64 * 2 ** 20 };
+export const FLUX_CONTROLLERS: RequestLine = { source: 'bootstrap', name: 'Flux controllers (source, kustomize, helm, notification)', count: 4, cpuMillis: 100, memoryBytes: 64 * 2 ** 20, diskBytes: 0 };
 
 /** The Flux Operator that installs them (controlplaneio-fluxcd chart default requests). */
-export const FLUX_OPERATOR: RequestLine = { source: 'bootstrap', name: 'Flux Operator', count: 1, cpuMillis: 100, memoryBytes: 64 * 2 ** 20 };
+export const FLUX_OPERATOR: RequestLine = { source: 'bootstrap', name: 'Flux Operator', count: 1, cpuMillis: 100, memoryBytes: 64 * 2 ** 20, diskBytes: 0 };
 
 /** k3s's packaged add-ons with requests: CoreDNS and metrics-server (100m / 70Mi each upstream). */
-export const K3S_ADDONS: RequestLine = { source: 'k3s', name: 'k3s add-ons (CoreDNS, metrics-server)', count: 2, cpuMillis: 100, memoryBytes: 70 * 2 ** 20 };
+export const K3S_ADDONS: RequestLine = { source: 'k3s', name: 'k3s add-ons (CoreDNS, metrics-server)', count: 2, cpuMillis: 100, memoryBytes: 70 * 2 ** 20, diskBytes: 0 };
 
 /** Lines outside the Flux tree that every plan includes. */
 export const FIXED_LINES: readonly RequestLine[] = [FLUX_CONTROLLERS, FLUX_OPERATOR, K3S_ADDONS];
@@ -49,16 +55,19 @@ type Json = Record<string, any>;
 interface Requests {
   cpuMillis: number;
   memoryBytes: number;
+  diskBytes: number;
 }
 
 function containerRequests(c: Json): Requests {
   const r = c?.resources?.requests ?? {};
-  return { cpuMillis: r.cpu === undefined ? 0 : cpuMillis(r.cpu), memoryBytes: r.memory === undefined ? 0 : bytes(r.memory) };
+  const q = (v: unknown, parse: (x: string | number) => number) => (v === undefined ? 0 : parse(v as string | number));
+  return { cpuMillis: q(r.cpu, cpuMillis), memoryBytes: q(r.memory, bytes), diskBytes: q(r['ephemeral-storage'], bytes) };
 }
 
-/** Effective requests of one pod spec, as the scheduler computes them. */
+/** Effective requests of one pod spec, as the scheduler computes them (disk: ephemeral-storage). */
 export function podRequests(spec: Json): Requests {
-  const sum = (list: Json[]) => list.map(containerRequests).reduce((a, b) => ({ cpuMillis: a.cpuMillis + b.cpuMillis, memoryBytes: a.memoryBytes + b.memoryBytes }), { cpuMillis: 0, memoryBytes: 0 });
+  const sum = (list: Json[]) =>
+    list.map(containerRequests).reduce((a, b) => ({ cpuMillis: a.cpuMillis + b.cpuMillis, memoryBytes: a.memoryBytes + b.memoryBytes, diskBytes: a.diskBytes + b.diskBytes }), { cpuMillis: 0, memoryBytes: 0, diskBytes: 0 });
   const inits: Json[] = spec.initContainers ?? [];
   const sidecars = inits.filter((c) => c.restartPolicy === 'Always');
   const running = sum([...(spec.containers ?? []), ...sidecars]);
@@ -66,6 +75,7 @@ export function podRequests(spec: Json): Requests {
   return {
     cpuMillis: Math.max(running.cpuMillis, ...plainInits.map((r) => r.cpuMillis)),
     memoryBytes: Math.max(running.memoryBytes, ...plainInits.map((r) => r.memoryBytes)),
+    diskBytes: Math.max(running.diskBytes, ...plainInits.map((r) => r.diskBytes)),
   };
 }
 
@@ -82,19 +92,30 @@ function valueRequests(values: unknown, path: string[] = []): { path: string; re
   return out;
 }
 
-function workloadLine(source: string, o: Json, count: number, spec: Json | undefined): RequestLine[] {
+/** Storage request of a claim (or claim template) spec, in bytes. */
+function claimBytes(spec: Json | undefined): number {
+  const s = spec?.resources?.requests?.storage;
+  return s === undefined ? 0 : bytes(s);
+}
+
+function workloadLine(source: string, o: Json, count: number, spec: Json | undefined, claimsPerPod = 0): RequestLine[] {
   if (!spec) return [];
   const r = podRequests(spec);
-  return [{ source, name: `${o.kind} ${o.metadata?.namespace ?? '-'}/${o.metadata?.name}`, count, ...r }];
+  return [{ source, name: `${o.kind} ${o.metadata?.namespace ?? '-'}/${o.metadata?.name}`, count, ...r, diskBytes: r.diskBytes + claimsPerPod }];
 }
 
 /** Request lines of one synthesized object (none for objects that run no pods). */
 export function objectRequestLines(source: string, o: Json): RequestLine[] {
   switch (o.kind) {
     case 'Deployment':
-    case 'StatefulSet':
     case 'ReplicaSet':
       return workloadLine(source, o, o.spec?.replicas ?? 1, o.spec?.template?.spec);
+    case 'StatefulSet': {
+      const claims = (o.spec?.volumeClaimTemplates ?? []).reduce((a: number, t: Json) => a + claimBytes(t.spec), 0);
+      return workloadLine(source, o, o.spec?.replicas ?? 1, o.spec?.template?.spec, claims);
+    }
+    case 'PersistentVolumeClaim':
+      return [{ source, name: `PersistentVolumeClaim ${o.metadata?.namespace ?? '-'}/${o.metadata?.name}`, count: 1, cpuMillis: 0, memoryBytes: 0, diskBytes: claimBytes(o.spec) }];
     case 'DaemonSet':
       return workloadLine(source, o, 1, o.spec?.template?.spec);
     case 'Job':
@@ -121,5 +142,5 @@ function helmReleaseLines(source: string, o: Json): RequestLine[] {
       `capacity: cannot count the pods of ${release} (chart ${JSON.stringify(chart)}): its values set no resources.requests and the chart's defaults are not in src/capacity/requests.ts CHART_DEFAULTS; set requests in its values or add the chart there`,
     );
   }
-  return defaults.map((d) => ({ source, name: `${release} (${d.name}, chart default)`, count: 1, cpuMillis: d.cpuMillis, memoryBytes: d.memoryBytes }));
+  return defaults.map((d) => ({ source, name: `${release} (${d.name}, chart default)`, count: 1, cpuMillis: d.cpuMillis, memoryBytes: d.memoryBytes, diskBytes: 0 }));
 }
