@@ -5,7 +5,8 @@
  *
  * The agent image's contract (what raibid-ci expects from `agent-<pool>` images):
  * - runs as UID/GID 1000 with a read-only root filesystem; writes only to /workspace, /tmp, $HOME and
- *   the cache mounts;
+ *   the cache mounts, and at most the pool's `workspace` to /workspace and AGENT_TMP_SIZE /
+ *   AGENT_HOME_SIZE to the others: past a limit the kubelet evicts the pod and the build fails;
  * - reads jobs with XREADGROUP from REDIS_STREAM / REDIS_GROUP as consumer REDIS_CONSUMER, acks them,
  *   and gives up a job after JOB_TIMEOUT_SECONDS;
  * - serves HTTP on AGENT_HEALTH_PORT (8081) from its first second;

@@ -8,7 +8,8 @@
  * plus each pool's BuildCache, one CachePruner for all of them, the agents' ServiceAccount, the KEDA TriggerAuthentication and the
  * agents' NetworkPolicy. Pool sizes (maxReplicaCount) come from the capacity plan, computed once the
  * whole app is built: every other object's requests are known then, and pool objects read the plan
- * lazily when rendered. A plan that does not fit fails synth with the budget table.
+ * lazily when rendered. A plan that does not fit (CPU, memory or disk) fails synth with the budget
+ * tables.
  */
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct, IConstruct } from 'constructs';
