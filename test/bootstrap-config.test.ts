@@ -37,9 +37,9 @@ afterAll(() => {
 
 describe('bootstrap stack config', () => {
   it('reads host, user, port and key', async () => {
-    setStack({ host: 'dgx.lan', sshUser: 'ubuntu', sshPort: '2222', sshKeyPath: keyPath });
+    setStack({ host: 'dgx.lan', sshUser: 'ubuntu', sshPort: '2022', sshKeyPath: keyPath });
     const s = stackConfig.readStackConfig();
-    expect({ host: s.host, sshUser: s.sshUser, sshPort: s.sshPort, sshKeyPath: s.sshKeyPath }).toEqual({ host: 'dgx.lan', sshUser: 'ubuntu', sshPort: 2222, sshKeyPath: keyPath });
+    expect({ host: s.host, sshUser: s.sshUser, sshPort: s.sshPort, sshKeyPath: s.sshKeyPath }).toEqual({ host: 'dgx.lan', sshUser: 'ubuntu', sshPort: 2022, sshKeyPath: keyPath });
     expect(await pulumi.isSecret(s.sshPrivateKey)).toBe(true);
     expect(await new Promise((r) => s.sshPrivateKey.apply(r))).toBe(MOCK_PRIVATE_KEY);
   });
@@ -99,6 +99,32 @@ describe('bootstrap stack config', () => {
         '  raibid-ci:sshPort: expected a port number 1–65535, got "ssh"',
       ].join('\n'),
     );
+  });
+
+  it('fails when sshPort is a port k3s ServiceLB forwards to Gitea (SSH would reach Gitea halfway through)', async () => {
+    setStack({ host: '192.168.1.50', sshUser: 'ubuntu', sshPort: '2222', sshKeyPath: keyPath });
+    await expect(program.bootstrap({ root: dir, snapshot: fakeSnapshot })).rejects.toThrow(
+      [
+        'Pulumi stack "test" config is invalid (1 problem):',
+        '  raibid-ci:sshPort: 2222 is the port k3s ServiceLB forwards on the node to Gitea SSH (gitea.dgx.local); SSH to it would stop reaching sshd once that runs, halfway through the bootstrap. Let sshd listen on another port (not 80, 2222, 8080) and set it with `pulumi config set raibid-ci:sshPort <that port>`, or leave it at 22',
+      ].join('\n'),
+    );
+    setStack({ host: '192.168.1.50', sshUser: 'ubuntu', sshPort: '80', sshKeyPath: keyPath });
+    await expect(program.bootstrap({ root: dir, snapshot: fakeSnapshot })).rejects.toThrow('raibid-ci:sshPort: 80 is the port k3s ServiceLB forwards on the node to Gitea HTTP (gitea.dgx.local);');
+  });
+
+  it('fails when sshPort is api.lanPort', async () => {
+    const yaml = join(keyDir, 'lanport.yaml');
+    writeFileSync(yaml, 'api:\n  lanPort: 2022\n');
+    setStack({ host: '192.168.1.50', sshUser: 'ubuntu', sshPort: '2022', sshKeyPath: keyPath, raibidConfig: yaml });
+    await expect(program.bootstrap({ root: dir, snapshot: fakeSnapshot })).rejects.toThrow(
+      '  raibid-ci:sshPort: 2022 is the port k3s ServiceLB forwards on the node to the API (ci.dgx.local, api.lanPort); SSH to it would stop reaching sshd once that runs, halfway through the bootstrap. Let sshd listen on another port (not 80, 2222, 2022)',
+    );
+  });
+
+  it('accepts an sshPort no LoadBalancer uses', () => {
+    setStack({ host: '192.168.1.50', sshUser: 'ubuntu', sshPort: '2022', sshKeyPath: keyPath });
+    expect(() => program.loadInputs({ root: dir, snapshot: fakeSnapshot })).not.toThrow();
   });
 
   it('fails with the config loader’s message for an invalid raibid.yaml', async () => {

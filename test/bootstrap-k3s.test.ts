@@ -1,11 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installMocks, MOCK_PRIVATE_KEY, type Registered, settle } from './bootstrap-harness.js';
 import { parse } from 'yaml';
 import { config } from './helpers.js';
 import { bytes, cpuMillis } from '../src/config/quantity.js';
 import { kubeletArgs, nodeAllocatable } from '../src/capacity/allocatable.js';
 import { K3S_CONFIG_PATH, LOCAL_STORAGE_PATH, k3sConfig, k3sConfigYaml, registries, registriesYaml } from '../src/bootstrap/k3s-config.js';
-import { hostsScript, installScript, uninstallScript } from '../src/bootstrap/k3s.js';
+import { hostsScript, installScript, K3s, uninstallScript, USERNS_SYSCTL, USERNS_SYSCTL_PATH, usernsScript, usernsSysctlConf } from '../src/bootstrap/k3s.js';
 import { pointKubeconfigAt } from '../src/bootstrap/kubeconfig.js';
 import { checkScript, gatherScript, parseFacts, preflightRequirements, preflightScript } from '../src/bootstrap/preflight-script.js';
 import { writeFileScript } from '../src/bootstrap/shell.js';
@@ -139,7 +144,23 @@ function run(text: string, stdin = ''): { status: number | null; stdout: string;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const GOOD = { arch: 'aarch64', cores: '20', mem_kib: '125000000', disk_path: '/var/lib', disk_kib: '4400000000', os_id: 'ubuntu', os_like: 'debian', os_version: '24.04', missing: '', sudo_ok: 'yes', has_address: 'unchecked' };
+const GOOD = {
+  arch: 'aarch64',
+  cores: '20',
+  mem_kib: '130500000',
+  disk_path: '/var/lib',
+  disk_kib: '4400000000',
+  disk_used_kib: '100000000',
+  k3s_installed: 'no',
+  os_id: 'ubuntu',
+  os_like: 'debian',
+  os_version: '24.04',
+  missing: '',
+  sudo_ok: 'yes',
+  has_address: 'unchecked',
+  listening: '22 53 ',
+};
+const TIB_KIB = 2 ** 30;
 
 function check(facts: Partial<typeof GOOD>, yaml = ''): ReturnType<typeof run> {
   const vars = Object.entries({ ...GOOD, ...facts }).map(([k, v]) => `${k}='${v}'`);
@@ -150,11 +171,11 @@ describe('preflight', () => {
   it('passes a machine that matches raibid.yaml and reports its facts', () => {
     const r = check({});
     expect(r.status).toBe(0);
-    expect(parseFacts(r.stdout)).toEqual({ arch: 'aarch64', cores: '20', memory_kib: '125000000', disk_path: '/var/lib', disk_kib: '4400000000', os: 'ubuntu 24.04' });
+    expect(parseFacts(r.stdout)).toEqual({ arch: 'aarch64', cores: '20', memory_kib: '130500000', disk_path: '/var/lib', disk_kib: '4400000000', os: 'ubuntu 24.04' });
   });
 
   it('fails with one line per shortfall', () => {
-    const r = check({ arch: 'x86_64', cores: '8', mem_kib: '33554432', disk_kib: '1073741824', os_id: 'debian', os_like: '', os_version: '12', missing: ' git', sudo_ok: 'no' });
+    const r = check({ arch: 'x86_64', cores: '8', mem_kib: '33554432', disk_kib: '1073741824', os_id: 'debian', os_like: '', os_version: '12', missing: ' git', sudo_ok: 'no', listening: '22 80 ' });
     expect(r.status).toBe(1);
     const user = run('id -un').stdout.trim();
     expect(r.stderr).toBe(
@@ -162,8 +183,9 @@ describe('preflight', () => {
         'raibid-ci preflight failed on dgx: the machine does not match raibid.yaml',
         '  - node.arch: raibid.yaml declares arm64 (aarch64), the machine is x86_64; set node.arch to match',
         '  - node.cpu: raibid.yaml declares 20 cores, the machine has 8; lower node.cpu',
-        '  - node.memory: raibid.yaml declares 128Gi, the machine reports 32.0Gi (at least 90% of node.memory is expected); lower node.memory',
+        '  - node.memory: raibid.yaml declares 128Gi, but the machine reports MemTotal 32.0Gi; the capacity plan hands out node.memory, which may exceed MemTotal by 3% at most (kernel reservations); set node.memory to 32.0Gi',
         '  - node.disk: raibid.yaml declares 3Ti for volumes, /var/lib has 1024.0Gi free; lower node.disk or free up space',
+        "  - port 80: something on the machine listens on it (sudo ss -ltnp 'sport = :80'), but k3s ServiceLB forwards it to Gitea HTTP (gitea.dgx.local), which would hide that service; stop it or move it to another port",
         '  - OS: Ubuntu 22.04 or newer expected, found debian 12',
         '  - tools missing: git; install them (sudo apt-get install -y curl git)',
         `  - sudo: ${user} needs passwordless sudo (a line "${user} ALL=(ALL) NOPASSWD:ALL" in /etc/sudoers.d/)`,
@@ -176,11 +198,44 @@ describe('preflight', () => {
     expect(check({ os_version: '20.04' }).stderr).toContain('  - OS: Ubuntu 22.04 or newer expected, found Ubuntu 20.04\n');
   });
 
-  it('accepts memory down to 90% of node.memory (kernel and firmware keep some)', () => {
+  it('accepts a MemTotal at most 3% below node.memory (kernel reservations), no less', () => {
     const min = preflightRequirements(config()).memoryKiB;
-    expect(min).toBe(Math.floor((128 * 2 ** 30 * 0.9) / 1024));
+    expect(min).toBe(Math.floor((128 * 2 ** 30 * 0.97) / 1024));
     expect(check({ mem_kib: String(min) }).status).toBe(0);
     expect(check({ mem_kib: String(min - 1) }).status).toBe(1);
+  });
+
+  it('fails with the MemTotal to set node.memory to, rounded down so that it passes', () => {
+    const r = check({ mem_kib: '125000000' });
+    expect(r.stderr).toContain('the machine reports MemTotal 119.2Gi;');
+    expect(r.stderr).toContain('; set node.memory to 119.2Gi\n');
+    expect(check({ mem_kib: '125000000' }, 'node:\n  memory: 119.2Gi\n').status).toBe(0);
+  });
+
+  it('needs node.disk free before k3s is installed', () => {
+    const facts = { disk_kib: String(TIB_KIB), disk_used_kib: String(2.5 * TIB_KIB) };
+    expect(check({ ...facts, k3s_installed: 'no' }).stderr).toContain('  - node.disk: raibid.yaml declares 3Ti for volumes, /var/lib has 1024.0Gi free; lower node.disk or free up space\n');
+    expect(check({ disk_kib: String(3 * TIB_KIB), k3s_installed: 'no' }).status).toBe(0);
+  });
+
+  it('needs node.disk used and free together once k3s is installed (the volumes use part of it)', () => {
+    expect(check({ disk_kib: String(TIB_KIB), disk_used_kib: String(2.5 * TIB_KIB), k3s_installed: 'yes' }).status).toBe(0);
+    expect(check({ disk_kib: String(TIB_KIB), disk_used_kib: String(TIB_KIB), k3s_installed: 'yes' }).stderr).toContain(
+      '  - node.disk: raibid.yaml declares 3Ti for volumes, /var/lib has 1024.0Gi used + 1024.0Gi free; lower node.disk or grow the filesystem\n',
+    );
+  });
+
+  it('fails when something listens on a port k3s ServiceLB forwards (80, 2222, api.lanPort)', () => {
+    const r = check({ listening: '22 80 2222 8080 9090 ' });
+    expect(r.status).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('  - port '));
+    expect(lines.map((l) => l.slice(0, l.indexOf(':')))).toEqual(['  - port 80', '  - port 2222', '  - port 8080']);
+    expect(lines[2]).toContain('k3s ServiceLB forwards it to the API (ci.dgx.local, api.lanPort)');
+    expect(check({ listening: '22 8080 ' }, 'api:\n  lanPort: 9090\n').status).toBe(0);
+    expect(check({ listening: '22 9090 ' }, 'api:\n  lanPort: 9090\n').status).toBe(1);
+    // 22 is not 2222, 8 is not 80.
+    expect(check({ listening: '8 22 222 ' }).status).toBe(0);
+    expect(check({ listening: 'unknown' }).status).toBe(0);
   });
 
   it('checks that cluster.nodeAddress is an address of the machine', () => {
@@ -189,13 +244,16 @@ describe('preflight', () => {
   });
 
   it('gathers every fact the check reads on a real Linux machine', () => {
-    const r = run(['set -eu', gatherScript(config()), 'for v in arch cores mem_kib disk_path disk_kib os_id os_like os_version missing sudo_ok has_address; do eval "printf \'%s=%s\\n\' $v \\"\\$$v\\""; done'].join('\n'));
+    const r = run(['set -eu', gatherScript(config()), 'for v in arch cores mem_kib disk_path disk_kib disk_used_kib k3s_installed os_id os_like os_version missing sudo_ok has_address listening; do eval "printf \'%s=%s\\n\' $v \\"\\$$v\\""; done'].join('\n'));
     expect(r.status).toBe(0);
     const facts = parseFacts(r.stdout);
     expect(Number(facts.cores)).toBeGreaterThan(0);
     expect(Number(facts.mem_kib)).toBeGreaterThan(0);
     expect(Number(facts.disk_kib)).toBeGreaterThan(0);
     expect(facts.arch).toMatch(/^\w+$/);
+    expect(Number(facts.disk_used_kib)).toBeGreaterThan(0);
+    expect(facts.k3s_installed).toMatch(/^(yes|no)$/);
+    expect(facts.listening).toMatch(/^(unknown|\d+( \d+)*|)$/);
   });
 
   it('is a valid sh script', () => {
@@ -230,6 +288,89 @@ describe('machine scripts', () => {
     for (const s of [installScript(), uninstallScript(), hostsScript(config()), writeFileScript(K3S_CONFIG_PATH, '0600', true)]) {
       expect(run(`sh -n <<'EOF'\n${s}EOF`).status).toBe(0);
     }
+  });
+});
+
+describe('user namespaces for rootless BuildKit (usernsScript)', () => {
+  const isRoot = process.getuid?.() === 0;
+  let root: string;
+  let bin: string;
+  let calls: string;
+
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'raibid-userns-'));
+    bin = join(root, 'bin');
+    mkdirSync(bin);
+    calls = join(root, 'calls.log');
+    const stub = (name: string, body: string) => {
+      writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+      chmodSync(join(bin, name), 0o755);
+    };
+    // Not root (a developer machine): `install -o root -g root` would fail, so the stand-in drops the owner.
+    stub('sudo', isRoot ? 'exec "$@"' : 'if [ "$1" = install ]; then shift; exec install $(printf "%s\\n" "$@" | sed "/^-[og]$/{N;d}"); fi\nexec "$@"');
+    // A kernel with the sysctl at $FAKE_USERNS (or without it, when that is "absent").
+    stub('sysctl', ['printf "sysctl %s\\n" "$*" >> "$CALLS"', 'case "$1" in -n) [ "$FAKE_USERNS" = absent ] && { echo "sysctl: cannot stat /proc/sys/kernel/apparmor_restrict_unprivileged_userns" >&2; exit 255; }; echo "$FAKE_USERNS" ;; esac'].join('\n'));
+  });
+
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  function runUserns(path: string, kernel: string): { status: number | null; stdout: string; calls: string[] } {
+    writeFileSync(calls, '');
+    const r = spawnSync('sh', ['-c', usernsScript(path)], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CALLS: calls, FAKE_USERNS: kernel } });
+    return { status: r.status, stdout: r.stdout, calls: readFileSync(calls, 'utf8').split('\n').filter(Boolean) };
+  }
+
+  it('writes the drop-in setting the restriction to 0 and applies it, where the kernel has it', () => {
+    const path = join(root, 'a', '99-raibid-userns.conf');
+    const r = runUserns(path, '1');
+    expect(r.status).toBe(0);
+    expect(readFileSync(path, 'utf8')).toBe(usernsSysctlConf());
+    expect(usernsSysctlConf()).toContain('\nkernel.apparmor_restrict_unprivileged_userns = 0\n');
+    expect(statSync(path).mode & 0o777).toBe(0o644);
+    expect(r.calls).toContain(`sysctl -q -p ${path}`);
+    expect(r.stdout).toBe(`wrote ${path}\n${USERNS_SYSCTL} = 1\n`);
+  });
+
+  it('applies it again without rewriting an unchanged file', () => {
+    const path = join(root, 'b', '99-raibid-userns.conf');
+    runUserns(path, '1');
+    const r = runUserns(path, '0');
+    expect(r.stdout).toBe(`${path} unchanged\n${USERNS_SYSCTL} = 0\n`);
+    expect(r.calls).toContain(`sysctl -q -p ${path}`);
+  });
+
+  it('changes nothing on a kernel without the sysctl (nothing restricted)', () => {
+    const path = join(root, 'c', '99-raibid-userns.conf');
+    const r = runUserns(path, 'absent');
+    expect(r.status).toBe(0);
+    expect(existsSync(path)).toBe(false);
+    expect(r.calls).toEqual([`sysctl -n ${USERNS_SYSCTL}`]);
+    expect(r.stdout).toBe(`${USERNS_SYSCTL} does not exist on this kernel; unprivileged user namespaces are not restricted\n`);
+  });
+
+  it('goes to /etc/sysctl.d and is a valid sh script', () => {
+    expect(USERNS_SYSCTL_PATH).toBe('/etc/sysctl.d/99-raibid-userns.conf');
+    expect(run(`sh -n <<'EOF'\n${usernsScript()}EOF`).status).toBe(0);
+  });
+});
+
+describe('K3s step', () => {
+  let resources: Registered[];
+
+  beforeAll(async () => {
+    resources = await installMocks();
+    const connection = { host: '192.168.1.50', user: 'ubuntu', privateKey: pulumi.secret(MOCK_PRIVATE_KEY) };
+    new K3s('on', { connection, config: config(), host: '192.168.1.50', after: [] });
+    new K3s('off', { connection, config: config('buildkit:\n  enabled: false\n'), host: '192.168.1.50', after: [] });
+    await settle();
+  });
+
+  it('lifts the user-namespace restriction only when buildkit.enabled, before the install', () => {
+    const names = resources.map((r) => r.name);
+    expect(names).toContain('on-userns');
+    expect(names).not.toContain('off-userns');
+    const urn = resources.find((r) => r.name === 'on-userns')!.urn;
+    expect(resources.find((r) => r.name === 'on-install')!.deps).toContain(urn);
   });
 });
 

@@ -12,6 +12,7 @@
 import { stringify } from 'yaml';
 import type { RaibidConfig } from '../config/resolve.js';
 import { kubeletArgs } from '../capacity/allocatable.js';
+import { GITEA_LAN_HTTP_PORT, GITEA_LAN_SSH_PORT } from '../gitea/gitea.js';
 
 export const K3S_CONFIG_PATH = '/etc/rancher/k3s/config.yaml';
 export const K3S_REGISTRIES_PATH = '/etc/rancher/k3s/registries.yaml';
@@ -30,6 +31,25 @@ export const CLUSTER_NODE_LABEL = 'raibid-ci/cluster';
 
 /** The packaged k3s components bootstrap switches off. Traefik: Gitea and the API are exposed without it. */
 export const DISABLED_COMPONENTS = ['traefik'] as const;
+
+/** A port k3s ServiceLB forwards on the node, and what for. */
+export interface ServiceLbPort {
+  readonly port: number;
+  readonly use: string;
+}
+
+/**
+ * The node ports of the LoadBalancer Services (k3s ServiceLB). ServiceLB DNATs each of them on the node
+ * to its pods, so once those pods run, whatever else answered on that port (sshd, a web server) is no
+ * longer reachable from the LAN through it.
+ */
+export function serviceLbPorts(c: RaibidConfig): ServiceLbPort[] {
+  return [
+    { port: GITEA_LAN_HTTP_PORT, use: `Gitea HTTP (${c.registryHost})` },
+    { port: GITEA_LAN_SSH_PORT, use: `Gitea SSH (${c.registryHost})` },
+    { port: c.api.lanPort, use: `the API (ci.${c.cluster.domain}, api.lanPort)` },
+  ];
+}
 
 const HEADER = '# written by the raibid-ci bootstrap (pulumi up); local edits are overwritten\n';
 

@@ -6,6 +6,9 @@
  *               written only when the machine has none; the RegistryAuth step, which adds the
  *               credentials Gitea issues later, keeps it up to date from then on
  *   hosts       gitea.<domain> in /etc/hosts, so containerd on the node resolves the registry
+ *   userns      /etc/sysctl.d/99-raibid-userns.conf, when buildkit.enabled and the kernel has Ubuntu's
+ *               AppArmor restriction on unprivileged user namespaces (on by default from 24.04):
+ *               rootless BuildKit (rootlesskit) creates a user namespace and fails without it
  *   install     the k3s install script of K3S_VERSION; re-runs only when the version changes
  *
  * The files are written before the first start; later changes restart k3s, and only when a file's
@@ -75,10 +78,43 @@ export function uninstallScript(): string {
   return 'if [ -x /usr/local/bin/k3s-uninstall.sh ]; then sudo /usr/local/bin/k3s-uninstall.sh; fi\n';
 }
 
+/** The sysctl that, at 1, lets AppArmor deny unprivileged user namespaces (Ubuntu ≥ 24.04 sets it). */
+export const USERNS_SYSCTL = 'kernel.apparmor_restrict_unprivileged_userns';
+/** The drop-in that sets it to 0. */
+export const USERNS_SYSCTL_PATH = '/etc/sysctl.d/99-raibid-userns.conf';
+
+/** Content of USERNS_SYSCTL_PATH. */
+export function usernsSysctlConf(): string {
+  return [
+    '# written by the raibid-ci bootstrap (pulumi up): rootless BuildKit creates unprivileged user namespaces',
+    `${USERNS_SYSCTL} = 0`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Lifts the restriction on unprivileged user namespaces where the kernel has it: writes the drop-in
+ * (when it differs) and applies it now, so BuildKit works before the next reboot too. A kernel without
+ * the sysctl (Ubuntu 22.04) restricts nothing: the script then changes nothing.
+ */
+export function usernsScript(path: string = USERNS_SYSCTL_PATH): string {
+  return script(
+    `if ! sysctl -n ${USERNS_SYSCTL} > /dev/null 2>&1; then echo ${sh(`${USERNS_SYSCTL} does not exist on this kernel; unprivileged user namespaces are not restricted`)}; exit 0; fi`,
+    'tmp=$(mktemp)',
+    `trap 'rm -f "$tmp"' EXIT`,
+    `printf '%s' ${sh(usernsSysctlConf())} > "$tmp"`,
+    `if sudo test -f ${sh(path)} && sudo cmp -s "$tmp" ${sh(path)}; then echo ${sh(`${path} unchanged`)}; else sudo install -D -m 0644 -o root -g root "$tmp" ${sh(path)}; echo ${sh(`wrote ${path}`)}; fi`,
+    `sudo sysctl -q -p ${sh(path)}`,
+    `echo "${USERNS_SYSCTL} = $(sysctl -n ${USERNS_SYSCTL})"`,
+  );
+}
+
 export class K3s extends pulumi.ComponentResource {
   readonly configFile: command.remote.Command;
   readonly registriesFile: command.remote.Command;
   readonly hosts: command.remote.Command;
+  /** The user-namespace sysctl; only when buildkit.enabled. */
+  readonly userns?: command.remote.Command;
   readonly install: command.remote.Command;
 
   constructor(name: string, args: K3sArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -98,12 +134,16 @@ export class K3s extends pulumi.ComponentResource {
       after,
     );
     this.hosts = new command.remote.Command(`${name}-hosts`, { connection, create: hostsScript(config), delete: removeHostsScript() }, after);
+    if (config.buildkit.enabled) {
+      // On destroy the file goes; the running kernel keeps the value until the next reboot.
+      this.userns = new command.remote.Command(`${name}-userns`, { connection, create: usernsScript(), delete: removeFileScript(USERNS_SYSCTL_PATH) }, after);
+    }
     this.install = new command.remote.Command(
       `${name}-install`,
       // No `triggers`: a trigger change replaces the resource, and replacing means uninstalling. A new
       // K3S_VERSION changes the script instead, which re-runs it in place: an upgrade keeping all data.
       { connection, create: installScript(), delete: uninstallScript() },
-      { parent: this, dependsOn: [this.configFile, this.registriesFile, this.hosts], customTimeouts: { create: '20m', delete: '10m' } },
+      { parent: this, dependsOn: [this.configFile, this.registriesFile, this.hosts, ...(this.userns ? [this.userns] : [])], customTimeouts: { create: '20m', delete: '10m' } },
     );
     this.registerOutputs({ version: K3S_VERSION });
   }

@@ -1,6 +1,7 @@
 /**
- * Step 1: preflight over SSH. Checks architecture, cores, memory, free disk, OS, tools and passwordless
- * sudo against raibid.yaml before anything is installed; fails with one line per shortfall.
+ * Step 1: preflight over SSH. Checks architecture, cores, memory, disk, OS, tools, passwordless sudo and
+ * the ports k3s ServiceLB needs against raibid.yaml before anything is installed; fails with one line
+ * per shortfall.
  */
 import * as pulumi from '@pulumi/pulumi';
 import * as command from '@pulumi/command';

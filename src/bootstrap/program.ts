@@ -8,7 +8,7 @@ import { configPath, loadConfig } from '../config/loader.js';
 import { Bootstrap, type BootstrapInputs, type BootstrapOutputs } from './bootstrap.js';
 import { readBootstrapBundle, readFluxSync } from './manifests.js';
 import { snapshotRepository, type SnapshotRepository } from './repo-snapshot.js';
-import { readStackConfig } from './stack-config.js';
+import { checkStackAgainstConfig, readStackConfig } from './stack-config.js';
 
 export interface LoadOptions {
   /** Repository root: synth output and git repository. @default the working directory (where Pulumi.yaml is) */
@@ -24,6 +24,7 @@ export function loadInputs(options: LoadOptions = {}): BootstrapInputs {
   const root = options.root ?? process.cwd();
   const stack = readStackConfig(options.stackConfig);
   const config = loadConfig(stack.raibidConfig ?? configPath([], process.env));
+  checkStackAgainstConfig(stack, config);
   const bundle = readBootstrapBundle(root);
   const fluxSync = readFluxSync(root, config);
   const repo = (options.snapshot ?? snapshotRepository)(root, config);

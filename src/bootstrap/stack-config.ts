@@ -12,6 +12,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
+import type { RaibidConfig } from '../config/resolve.js';
+import { serviceLbPorts } from './k3s-config.js';
 
 /** Config namespace of the keys below: the project name in Pulumi.yaml. */
 export const CONFIG_NAMESPACE = 'raibid-ci';
@@ -122,4 +124,19 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     ...(passphrase ? { sshKeyPassphrase: passphrase } : {}),
     ...(raibidConfig ? { raibidConfig: expandPath(raibidConfig) } : {}),
   };
+}
+
+/**
+ * Checks the stack config against raibid.yaml; throws StackConfigError. `sshPort` must not be a port k3s
+ * ServiceLB forwards on the node: once Gitea or the API runs, SSH on that port reaches them instead of
+ * sshd, and the bootstrap loses the machine halfway.
+ */
+export function checkStackAgainstConfig(stack: StackConfig, c: RaibidConfig, stackName = pulumi.getStack()): void {
+  const ports = serviceLbPorts(c);
+  const hit = ports.find((p) => p.port === stack.sshPort);
+  if (!hit) return;
+  const taken = ports.map((p) => p.port).join(', ');
+  throw new StackConfigError(stackName, [
+    `${key('sshPort')}: ${stack.sshPort} is the port k3s ServiceLB forwards on the node to ${hit.use}; SSH to it would stop reaching sshd once that runs, halfway through the bootstrap. Let sshd listen on another port (not ${taken}) and ${setHint('sshPort', '<that port>')}, or leave it at 22`,
+  ]);
 }
