@@ -1,6 +1,6 @@
 /**
  * The Gitea scripts, run for real with sh against stand-ins for sudo, k3s and curl that answer like the
- * cluster and Gitea would, and record every curl call.
+ * cluster and Gitea would, and record every curl call (with the curl config and any request body file).
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,11 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from './helpers.js';
-import { pushScript, readyScript, repositoryScript, revokeTokenScript, tokenScript } from '../src/bootstrap/gitea-scripts.js';
+import { branchProtectionScript, pushScript, readyScript, repositoryScript, revokeTokenScript, tokenScript } from '../src/bootstrap/gitea-scripts.js';
+import { BOT_TEAM, botTeamScript, botUserScript } from '../src/bootstrap/gitea-bot-scripts.js';
 import { REMOTE_BUNDLE_PATH, tokenKeys } from '../src/bootstrap/gitea.js';
 
 const c = config();
 const PASSWORD = 'MOCKADMINPASSWORD';
+const BOT_PASSWORD = 'MOCKBOTPASSWORD0123456789abcdefgh';
+/** A team as Gitea's API returns it (the organisation inside it has a name and an id too). */
+const team = (id: number) => `{"id":${id},"name":"${BOT_TEAM}","description":"d","organization":{"id":1,"name":"raibid","full_name":""},"includes_all_repositories":true,"permission":"write"}`;
 let bin: string;
 
 function stub(name: string, body: string): void {
@@ -35,15 +39,17 @@ beforeAll(() => {
       'esac',
     ].join('\n'),
   );
-  // Records each call (with the curl config it was given) and answers like Gitea.
+  // Records each call (with the curl config and the body file it was given) and answers like Gitea.
   stub(
     'curl',
     [
       'printf "%s\\n" "$*" >> "$CURL_LOG"',
-      'for a in "$@"; do case "$prev" in -K) printf "config: %s\\n" "$(cat "$a")" >> "$CURL_LOG" ;; esac; prev=$a; done',
+      'for a in "$@"; do case "$prev" in -K) printf "config: %s\\n" "$(cat "$a")" >> "$CURL_LOG" ;; --data-binary) printf "body: %s\\n" "$(cat "${a#@}")" >> "$CURL_LOG" ;; esac; prev=$a; done',
       'case "$*" in',
       '  *" -w "*) printf %s "$FAKE_STATUS" ;;',
       `  *"POST"*"/tokens"*) printf '{"id":7,"name":"t","sha1":"0123abcdtoken","token_last_eight":"bcdtoken"}' ;;`,
+      '  *"GET"*"/teams/search"*) printf %s "$FAKE_TEAMS" ;;',
+      `  *"POST"*"/orgs/raibid/teams"*) printf %s '${team(9)}' ;;`,
       '  *) printf "{}" ;;',
       'esac',
     ].join('\n'),
@@ -57,12 +63,30 @@ function stubGit(): void {
   stub('git', ['printf "git %s\\n" "$*" >> "$CURL_LOG"', 'case "$*" in', '  *ls-remote*) exit "$FAKE_LS_REMOTE" ;;', '  *rev-parse*) printf "abc1234\\n" ;;', 'esac'].join('\n'));
 }
 
-function run(script: string, status: string, lsRemote = '2'): { code: number | null; stdout: string; stderr: string; calls: string } {
+interface RunOptions {
+  /** What `git ls-remote` exits with (0: the branch exists). */
+  readonly lsRemote?: string;
+  /** The script's stdin (the bot's password), as the command provider passes it. */
+  readonly stdin?: string;
+  /** Answer of the team search. */
+  readonly teams?: string;
+}
+
+/** Runs a script the way the command provider does: `sh -c <script>`, stdin separate. */
+function run(script: string, status: string, opts: RunOptions = {}): { code: number | null; stdout: string; stderr: string; calls: string } {
   const log = join(bin, `curl-${Math.random().toString(36).slice(2)}.log`);
   writeFileSync(log, '');
-  const r = spawnSync('sh', ['-s'], { input: script, encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CURL_LOG: log, FAKE_STATUS: status, FAKE_LS_REMOTE: lsRemote } });
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, CURL_LOG: log, FAKE_STATUS: status, FAKE_LS_REMOTE: opts.lsRemote ?? '2', FAKE_TEAMS: opts.teams ?? '{"data":[],"ok":true}' };
+  const r = spawnSync('sh', ['-c', script], { input: opts.stdin ?? '', encoding: 'utf8', env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, calls: readFileSync(log, 'utf8') };
 }
+
+/** The HTTP calls (method and URL path), in order. */
+const requests = (calls: string) =>
+  calls
+    .split('\n')
+    .filter((l) => l.includes('http://'))
+    .map((l) => `${/-X (\S+)/.exec(l)?.[1]} ${/http:\/\/10\.43\.0\.50:3000(\S+)/.exec(l)?.[1]}`);
 
 describe('Gitea scripts', () => {
   it('prints only the new token, after removing an old one of the same name', () => {
@@ -110,7 +134,7 @@ describe('Gitea scripts', () => {
 
   it('pushes the bundled branch into an empty repository, with the askpass helper', () => {
     stubGit();
-    const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200', '2');
+    const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200', { lsRemote: '2' });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('pushed main (abc1234) to raibid/raibid-ci\n');
     const git = r.calls.split('\n').filter((l) => l.startsWith('git '));
@@ -122,9 +146,128 @@ describe('Gitea scripts', () => {
 
   it('never pushes over a repository that already has the branch', () => {
     stubGit();
-    const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200', '0');
+    const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200', { lsRemote: '0' });
     expect(r.stdout).toBe('raibid/raibid-ci already has main; bootstrap pushes only into an empty repository\n');
     expect(r.calls).not.toContain(' push ');
+  });
+
+  it('pushes as the admin (the one user the branch protection lets push)', () => {
+    // A git that asks for the credentials of the push the way git does, through GIT_ASKPASS.
+    stub('git', ['case "$*" in', '  *ls-remote*) exit 2 ;;', `  *" push "*) printf 'askpass: %s:%s\\n' "$("$GIT_ASKPASS" "Username for 'http://x'")" "$("$GIT_ASKPASS" "Password for 'http://x'")" >> "$CURL_LOG" ;;`, 'esac'].join('\n'));
+    const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200');
+    expect(r.calls).toContain(`askpass: raibid-admin:${PASSWORD}\n`);
+  });
+
+  it('creates the bot user through the admin API, never an admin, with the password from stdin in a body file', () => {
+    const r = run(botUserScript(c), '404', { stdin: BOT_PASSWORD });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('created user raibid-bot\n');
+    expect(requests(r.calls)).toEqual(['GET /api/v1/users/raibid-bot', 'POST /api/v1/admin/users']);
+    expect(r.calls).toContain(`config: user = "raibid-admin:${PASSWORD}"`);
+    const body = JSON.parse(r.calls.split('\n').find((l) => l.startsWith('body: '))!.slice(6));
+    expect(body).toEqual({ password: BOT_PASSWORD, username: 'raibid-bot', email: 'bot@dgx.local', must_change_password: false, admin: false, send_notify: false });
+    // Only in the body file: never in curl's arguments.
+    const args = r.calls.split('\n').filter((l) => !l.startsWith('body: '));
+    expect(args.join('\n')).not.toContain(BOT_PASSWORD);
+  });
+
+  it('re-applies the password and settings of an existing bot user', () => {
+    const r = run(botUserScript(c), '200', { stdin: BOT_PASSWORD });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('user raibid-bot exists; password and settings applied\n');
+    expect(requests(r.calls)).toEqual(['GET /api/v1/users/raibid-bot', 'PATCH /api/v1/admin/users/raibid-bot']);
+    const body = JSON.parse(r.calls.split('\n').find((l) => l.startsWith('body: '))!.slice(6));
+    expect(body).toEqual({ password: BOT_PASSWORD, login_name: 'raibid-bot', source_id: 0, email: 'bot@dgx.local', must_change_password: false, admin: false });
+  });
+
+  it('escapes the bot password for JSON and fails without one', () => {
+    const r = run(botUserScript(c), '404', { stdin: 'a"b\\c' });
+    expect(JSON.parse(r.calls.split('\n').find((l) => l.startsWith('body: '))!.slice(6)).password).toBe('a"b\\c');
+    const none = run(botUserScript(c), '404');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toBe('no password for raibid-bot on stdin\n');
+    expect(requests(none.calls)).toEqual([]);
+    expect(run(botUserScript(c), '500', { stdin: BOT_PASSWORD }).stderr).toBe('unexpected answer from Gitea for GET /users/raibid-bot\n');
+  });
+
+  it('creates the bot team with write access to code and packages of every repository, and adds the bot', () => {
+    const r = run(botTeamScript(c), '200');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`created team ${BOT_TEAM} of raibid\nraibid-bot is a member of ${BOT_TEAM} (write access to the code and packages of raibid's repositories)\n`);
+    expect(requests(r.calls)).toEqual([`GET /api/v1/orgs/raibid/teams/search?q=${BOT_TEAM}`, 'POST /api/v1/orgs/raibid/teams', 'PUT /api/v1/teams/9/members/raibid-bot']);
+    const post = r.calls.split('\n').find((l) => l.includes('-X POST'))!;
+    const body = JSON.parse(/--data (\{.*\}) http/.exec(post)![1]);
+    expect(body).toEqual({
+      name: BOT_TEAM,
+      description: 'raibid-ci bot users: clone, commit status, image push',
+      permission: 'write',
+      includes_all_repositories: true,
+      can_create_org_repo: false,
+      units: ['repo.code', 'repo.packages'],
+      units_map: { 'repo.code': 'write', 'repo.packages': 'write' },
+    });
+  });
+
+  it('re-applies the settings of an existing team (found by name, not by the organisation inside it) and adds the bot again', () => {
+    const r = run(botTeamScript(c), '200', { teams: `{"data":[${team(4)}],"ok":true}` });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`team ${BOT_TEAM} of raibid exists; settings applied\nraibid-bot is a member of ${BOT_TEAM} (write access to the code and packages of raibid's repositories)\n`);
+    expect(requests(r.calls)).toEqual([`GET /api/v1/orgs/raibid/teams/search?q=${BOT_TEAM}`, 'PATCH /api/v1/teams/4', 'PUT /api/v1/teams/4/members/raibid-bot']);
+    // A similar name is another team.
+    const other = run(botTeamScript(c), '200', { teams: `{"data":[${team(4).replace(`"${BOT_TEAM}"`, `"${BOT_TEAM}-old"`)}],"ok":true}` });
+    expect(requests(other.calls)[1]).toBe('POST /api/v1/orgs/raibid/teams');
+  });
+
+  it('protects the GitOps branch: only the admin may push or merge', () => {
+    const r = run(branchProtectionScript(c), '404');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('branch main of raibid/raibid-ci: only raibid-admin may push (rule created)\n');
+    expect(requests(r.calls)).toEqual(['GET /api/v1/repos/raibid/raibid-ci/branch_protections/main', 'POST /api/v1/repos/raibid/raibid-ci/branch_protections']);
+    const post = r.calls.split('\n').find((l) => l.includes('-X POST'))!;
+    expect(JSON.parse(/--data (\{.*\}) http/.exec(post)![1])).toEqual({
+      rule_name: 'main',
+      branch_name: 'main',
+      enable_push: true,
+      enable_push_whitelist: true,
+      push_whitelist_usernames: ['raibid-admin'],
+      push_whitelist_teams: [],
+      push_whitelist_deploy_keys: false,
+      enable_merge_whitelist: true,
+      merge_whitelist_usernames: ['raibid-admin'],
+      merge_whitelist_teams: [],
+    });
+  });
+
+  it('brings an existing branch protection back to the rule', () => {
+    const r = run(branchProtectionScript(c), '200');
+    expect(r.stdout).toBe('branch main of raibid/raibid-ci: only raibid-admin may push (rule updated)\n');
+    expect(requests(r.calls)).toEqual(['GET /api/v1/repos/raibid/raibid-ci/branch_protections/main', 'PATCH /api/v1/repos/raibid/raibid-ci/branch_protections/main']);
+    const patch = JSON.parse(/--data (\{.*\}) http/.exec(r.calls.split('\n').find((l) => l.includes('-X PATCH'))!)![1]);
+    expect(patch).toMatchObject({ enable_push: true, enable_push_whitelist: true, push_whitelist_usernames: ['raibid-admin'] });
+    expect(patch.rule_name).toBeUndefined();
+    expect(run(branchProtectionScript(c), '500').stderr).toBe('unexpected answer from Gitea for GET /repos/raibid/raibid-ci/branch_protections/main\n');
+  });
+
+  it('creates a bot token as the bot, with the password from stdin, never as an argument', () => {
+    const [t] = tokenKeys(c).filter((k) => k.user === 'bot');
+    const r = run(tokenScript(c, t.name, t.scopes, 'bot'), '404', { stdin: BOT_PASSWORD });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('0123abcdtoken');
+    expect(requests(r.calls)).toEqual([`DELETE /api/v1/users/raibid-bot/tokens/${t.name}`, 'POST /api/v1/users/raibid-bot/tokens']);
+    expect(r.calls).toContain(`config: user = "raibid-bot:${BOT_PASSWORD}"`);
+    expect(r.calls).not.toContain(PASSWORD);
+    expect(r.calls.split('\n').filter((l) => !l.startsWith('config: ')).join('\n')).not.toContain(BOT_PASSWORD);
+    const none = run(tokenScript(c, t.name, t.scopes, 'bot'), '404');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toBe('no password for raibid-bot on stdin\n');
+  });
+
+  it('revokes a token of its owner as the admin', () => {
+    const r = run(revokeTokenScript(c, 'raibid-ci-gitea-agent-token-token', 'bot'), '204', { stdin: BOT_PASSWORD });
+    expect(requests(r.calls)).toEqual(['DELETE /api/v1/users/raibid-bot/tokens/raibid-ci-gitea-agent-token-token']);
+    expect(r.calls).toContain(`config: user = "raibid-admin:${PASSWORD}"`);
+    expect(requests(run(revokeTokenScript(c, 'x'), '204').calls)).toEqual(['DELETE /api/v1/users/raibid-admin/tokens/x']);
   });
 
   it('never fails when revoking on destroy', () => {
@@ -133,7 +276,8 @@ describe('Gitea scripts', () => {
   });
 
   it('are valid sh scripts', () => {
-    for (const s of [readyScript(c), repositoryScript(c), tokenScript(c, 'x', ['read:repository']), revokeTokenScript(c, 'x'), pushScript(c, REMOTE_BUNDLE_PATH)]) {
+    const scripts = [readyScript(c), repositoryScript(c), tokenScript(c, 'x', ['read:repository']), tokenScript(c, 'x', ['read:repository'], 'bot'), revokeTokenScript(c, 'x'), pushScript(c, REMOTE_BUNDLE_PATH)];
+    for (const s of [...scripts, botUserScript(c), botTeamScript(c), branchProtectionScript(c)]) {
       expect(spawnSync('sh', ['-n'], { input: s }).status).toBe(0);
     }
   });

@@ -52,6 +52,8 @@ export interface Registered {
   readonly additionalSecretOutputs: readonly string[];
   readonly retainOnDelete: boolean;
   readonly deleteBeforeReplace: boolean;
+  /** Inputs whose changes the engine ignores (`ignoreChanges`). */
+  readonly ignoreChanges: readonly string[];
 }
 
 const SIG_KEY = pulumi.runtime.specialSigKey;
@@ -125,6 +127,7 @@ export async function installMocks(stack = 'test'): Promise<Registered[]> {
           additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
           retainOnDelete: req.getRetainondelete() === true,
           deleteBeforeReplace: req.getDeletebeforereplace(),
+          ignoreChanges: req.getIgnorechangesList(),
         });
       }
       cb(err, resp);

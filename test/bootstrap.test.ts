@@ -8,10 +8,13 @@ import { config, removeTemp, synthToTemp } from './helpers.js';
 import { SECRETS } from '../src/secrets/catalog.js';
 import { FLUX_NAMESPACE, FLUX_SOURCE } from '../src/gitops/cluster.js';
 import type { BootstrapOutputs } from '../src/bootstrap/bootstrap.js';
-import { REGISTRY_PULL_TOKEN } from '../src/bootstrap/gitea.js';
-import { revokeTokenScript, tokenScript } from '../src/bootstrap/gitea-scripts.js';
+import { REGISTRY_PULL_TOKEN, tokenKeys } from '../src/bootstrap/gitea.js';
+import { branchProtectionScript, revokeTokenScript, tokenScript } from '../src/bootstrap/gitea-scripts.js';
+import { botTeamScript, botUserScript } from '../src/bootstrap/gitea-bot-scripts.js';
+import { installScript, USERNS_SYSCTL_PATH, usernsScript } from '../src/bootstrap/k3s.js';
+import { ONE_SHOT_IGNORED } from '../src/bootstrap/one-shot.js';
 import { K3S_REGISTRIES_PATH, k3sConfigYaml, registriesYaml } from '../src/bootstrap/k3s-config.js';
-import { seedFileScript, writeFileScript } from '../src/bootstrap/shell.js';
+import { removeFileScript, seedFileScript, writeFileScript } from '../src/bootstrap/shell.js';
 import { preflightScript } from '../src/bootstrap/preflight-script.js';
 import { readFluxSync } from '../src/bootstrap/manifests.js';
 import { CONFIG_NAMESPACE } from '../src/bootstrap/stack-config.js';
@@ -64,6 +67,7 @@ describe('bootstrap program: resource graph', () => {
         ['raibid-secrets', 'raibid:bootstrap:Secrets'],
         ['raibid-platform', 'raibid:bootstrap:Platform'],
         ['raibid-gitea', 'raibid:bootstrap:Gitea'],
+        ['raibid-bot', 'raibid:bootstrap:GiteaBot'],
         ['raibid-tokens', 'raibid:bootstrap:GiteaTokens'],
         ['raibid-token-secrets', 'raibid:bootstrap:Secrets'],
         ['raibid-registry-auth', 'raibid:bootstrap:RegistryAuth'],
@@ -71,7 +75,7 @@ describe('bootstrap program: resource graph', () => {
         ['raibid-flux-sync', 'raibid:bootstrap:FluxSync'],
       ]),
     );
-    expect(components).toHaveLength(14);
+    expect(components).toHaveLength(15);
   });
 
   it('names every child after its parent', () => {
@@ -79,12 +83,13 @@ describe('bootstrap program: resource graph', () => {
     for (const r of resources.filter((x) => x.parent && names.has(x.parent))) expect(r.name.startsWith(`${names.get(r.parent)}-`), r.name).toBe(true);
   });
 
-  it('orders the steps: preflight → k3s config → install → kubeconfig → provider → namespaces → secrets → bundle → Gitea ready → org/repo → push → Flux → sync, and org/repo → pull token → registry auth → Flux', () => {
+  it('orders the steps: preflight → k3s config → install → kubeconfig → provider → namespaces → secrets → bundle → Gitea ready → org/repo → push → protection → tokens → token secrets → registry auth → Flux → sync, with the bot between Gitea and the tokens', () => {
     const closure = dependencyClosure(resources);
+    const tokens = resources.filter((r) => r.name.startsWith('raibid-tokens-') && r.custom && r.name !== 'raibid-tokens-registry-pull');
     // Each step waits for the one before it, or for the steps it names.
     const steps: [string, Registered[], string[]?][] = [
       ['preflight', [byName('raibid-preflight-check')]],
-      ['k3s config', ['raibid-k3s-config', 'raibid-k3s-registries', 'raibid-k3s-hosts'].map(byName)],
+      ['k3s config', ['raibid-k3s-config', 'raibid-k3s-registries', 'raibid-k3s-hosts', 'raibid-k3s-userns'].map(byName)],
       ['k3s install', [byName('raibid-k3s-install')]],
       ['kubeconfig', [byName('raibid-kubeconfig-read')]],
       ['provider', [byName('raibid-kubeconfig-provider')]],
@@ -94,13 +99,20 @@ describe('bootstrap program: resource graph', () => {
       ['gitea ready', [byName('raibid-gitea-ready')]],
       ['org/repo', [byName('raibid-gitea-repository')]],
       ['push', [byName('raibid-gitea-push')]],
-      ['pull token', [byName('raibid-tokens-registry-pull')], ['org/repo']],
-      ['registry auth', under('raibid-registry-auth'), ['pull token', 'k3s install', 'k3s config']],
+      ['protection', [byName('raibid-gitea-protection')]],
+      ['bot user', [byName('raibid-bot-user')], ['gitea ready']],
+      ['bot team', [byName('raibid-bot-team')], ['bot user', 'org/repo']],
+      ['pull token', [byName('raibid-tokens-registry-pull')], ['org/repo', 'protection', 'bot team']],
+      ['tokens', tokens, ['protection', 'bot user', 'bot team']],
+      ['token secrets', under('raibid-token-secrets'), ['tokens']],
+      // registries.yaml restarts k3s: nothing may be talking to the API server (or Gitea) meanwhile.
+      ['registry auth', under('raibid-registry-auth'), ['pull token', 'tokens', 'token secrets', 'bot user', 'bot team', 'protection', 'push', 'k3s install', 'k3s config']],
       ['flux install', [byName('raibid-flux-operator'), byName('raibid-flux-instance')], ['push', 'registry auth']],
       ['sync', [byName('raibid-flux-sync-source'), byName('raibid-flux-sync-root')]],
     ];
     const resourcesOf = new Map(steps.map(([step, rs]) => [step, rs]));
     for (const [step, rs] of steps) expect(rs.length, step).toBeGreaterThan(0);
+    expect(tokens.length).toBe(tokenKeys(c).length);
     for (let i = 1; i < steps.length; i++) {
       const [step, current, named] = steps[i];
       for (const prevStep of named ?? [steps[i - 1][0]]) {
@@ -150,6 +162,12 @@ describe('bootstrap program: what it applies', () => {
     expect(byName('raibid-registry-auth-file').inputs.triggers).toEqual(['raibid-k3s-install-id', 'raibid-k3s-registries-id']);
   });
 
+  it('lifts the AppArmor restriction on unprivileged user namespaces for rootless BuildKit, before k3s', () => {
+    const userns = byName('raibid-k3s-userns');
+    expect(userns.inputs).toMatchObject({ create: usernsScript(), delete: removeFileScript(USERNS_SYSCTL_PATH) });
+    expect(byName('raibid-k3s-install').deps).toContain(userns.urn);
+  });
+
   it('installs the pinned k3s and uninstalls it on destroy', () => {
     const install = byName('raibid-k3s-install').inputs;
     expect(install.create).toContain(`INSTALL_K3S_VERSION='${K3S_VERSION}'`);
@@ -197,6 +215,61 @@ describe('bootstrap program: what it applies', () => {
     expect(byName('raibid-tokens-gitea-agent-token-token').inputs.create).toContain(`'{"name":"raibid-ci-gitea-agent-token-token","scopes":["write:repository","write:package","read:organization"]}'`);
   });
 
+  it('creates each token as the user the catalogue names: the bot with its password on stdin, the admin from the cluster', () => {
+    const agent = byName('raibid-tokens-gitea-agent-token-token');
+    const [agentKey] = tokenKeys(c).filter((t) => t.spec.name === 'gitea-agent-token');
+    expect(agentKey.user).toBe('bot');
+    expect(agent.inputs.create).toBe(tokenScript(c, agentKey.name, agentKey.scopes, 'bot'));
+    expect(isSecretValue(agent.inputs.stdin)).toBe(true);
+    expect(unwrapSecrets(agent.inputs.stdin)).toBe('MOCKRANDOMraibid-bot-password');
+    expect(agent.additionalSecretOutputs).toEqual(expect.arrayContaining(['stdout', 'stdin']));
+    expect(agent.inputs.delete).toBe(revokeTokenScript(c, agentKey.name, 'bot'));
+    const flux = byName('raibid-tokens-flux-system-password');
+    const [fluxKey] = tokenKeys(c).filter((t) => t.spec.name === 'flux-system');
+    expect(fluxKey.user).toBe('admin');
+    expect(flux.inputs.create).toBe(tokenScript(c, fluxKey.name, fluxKey.scopes, 'admin'));
+    expect(flux.inputs.stdin).toBeUndefined();
+  });
+
+  it('creates the bot user with its generated password on stdin, and its team', () => {
+    const user = byName('raibid-bot-user');
+    expect(user.inputs.create).toBe(botUserScript(c));
+    expect(isSecretValue(user.inputs.stdin)).toBe(true);
+    expect(unwrapSecrets(user.inputs.stdin)).toBe('MOCKRANDOMraibid-bot-password');
+    expect(user.additionalSecretOutputs).toContain('stdin');
+    expect(byName('raibid-bot-team').inputs.create).toBe(botTeamScript(c));
+    expect(byName('raibid-bot-password').inputs).toMatchObject({ length: 32, special: false });
+  });
+
+  it('protects the GitOps branch so that only the admin pushes, after the push', () => {
+    const protection = byName('raibid-gitea-protection');
+    expect(protection.inputs.create).toBe(branchProtectionScript(c));
+    expect(protection.deps).toContain(byName('raibid-gitea-push').urn);
+  });
+
+  it('runs one-shot commands again only when what they are about changes (triggers) or on --replace', () => {
+    const tokens = resources.filter((r) => r.name.startsWith('raibid-tokens-') && r.custom);
+    const oneShot = [...tokens, ...['raibid-bot-user', 'raibid-bot-team', 'raibid-gitea-repository', 'raibid-gitea-push', 'raibid-gitea-protection'].map(byName)];
+    for (const r of oneShot) {
+      expect(r.ignoreChanges, r.name).toEqual(expect.arrayContaining(['connection', 'create', 'delete']));
+      expect((r.inputs.triggers as unknown[]).length, r.name).toBeGreaterThan(0);
+    }
+    expect(ONE_SHOT_IGNORED).toEqual(['connection', 'create', 'delete', 'logging']);
+    // A token survives a new bot password; the bot user must not (it sets the new password).
+    for (const r of tokens) expect(r.ignoreChanges, r.name).toContain('stdin');
+    expect(byName('raibid-bot-user').ignoreChanges).not.toContain('stdin');
+    expect(byName('raibid-tokens-gitea-agent-token-token').inputs.triggers).toEqual(['raibid-bot', 'raibid-ci-gitea-agent-token-token', 'write:repository', 'write:package', 'read:organization']);
+    expect(byName('raibid-gitea-push').inputs.triggers).toEqual(['raibid', 'raibid-ci', 'main']);
+    expect(byName('raibid-gitea-bundle').ignoreChanges).toEqual(['source', 'connection']);
+  });
+
+  it('lets every other command follow its inputs (they converge and are cheap to re-run)', () => {
+    for (const name of ['raibid-preflight-check', 'raibid-k3s-config', 'raibid-k3s-registries', 'raibid-k3s-hosts', 'raibid-k3s-userns', 'raibid-k3s-install', 'raibid-gitea-ready', 'raibid-registry-auth-file']) {
+      expect(byName(name).ignoreChanges, name).toEqual([]);
+    }
+    expect(byName('raibid-k3s-install').inputs.create).toBe(installScript());
+  });
+
   it('creates a pull-only token for containerd and revokes it on destroy', () => {
     const pull = byName('raibid-tokens-registry-pull').inputs;
     expect(REGISTRY_PULL_TOKEN.scopes).toEqual(['read:package']);
@@ -211,7 +284,7 @@ const MARKER = new RegExp(MARKERS.join('|'));
 describe('bootstrap program: credentials', () => {
   it('generates every random catalogue key with @pulumi/random, result declared secret', () => {
     const randoms = resources.filter((r) => r.type === 'random:index/randomPassword:RandomPassword');
-    const expected = SECRETS.flatMap((s) => Object.entries(s.keys).filter(([, v]) => v.from === 'random').map(([k]) => `raibid-credentials-${s.name}-${k}`));
+    const expected = [...SECRETS.flatMap((s) => Object.entries(s.keys).filter(([, v]) => v.from === 'random').map(([k]) => `raibid-credentials-${s.name}-${k}`)), 'raibid-bot-password'];
     expect(randoms.map((r) => r.name).sort()).toEqual(expected.sort());
     for (const r of randoms) expect(r.additionalSecretOutputs, r.name).toContain('result');
   });
@@ -281,6 +354,7 @@ describe('bootstrap program: outputs', () => {
       registryHost: 'gitea.dgx.local',
       gitopsRepository: 'http://gitea.dgx.local/raibid/raibid-ci.git',
       giteaAdminUser: 'raibid-admin',
+      giteaBotUser: 'raibid-bot',
       giteaAdminPasswordCommand: 'pulumi stack output giteaAdminPassword --show-secrets',
       k3sVersion: K3S_VERSION,
       fluxVersion: FLUX_VERSION,

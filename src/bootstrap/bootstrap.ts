@@ -1,11 +1,11 @@
 /**
  * The whole bootstrap as one component: each step a child component, each depending on the one before.
  *
- *   preflight → k3s (config files, install) → kubeconfig + provider → namespaces → secrets →
- *   platform (Gitea, PostgreSQL) → gitea (ready, org/repo, push) → tokens → token secrets →
+ *   preflight → k3s (config files, userns sysctl, install) → kubeconfig + provider → namespaces →
+ *   secrets → platform (Gitea, PostgreSQL) → gitea (ready, org/repo, push as the admin, branch
+ *   protection) and bot (user, team) → tokens → token secrets → registry auth (registries.yaml with
+ *   containerd's pull token; restarts k3s, so it waits for every step that talks to the API server) →
  *   flux (operator, instance) → flux sync (GitRepository, root Kustomization)
- *
- * and, between the tokens and Flux: registry auth (registries.yaml with containerd's pull token).
  */
 import * as pulumi from '@pulumi/pulumi';
 import type { RaibidConfig } from '../config/resolve.js';
@@ -17,6 +17,7 @@ import { Credentials } from './credentials.js';
 import { after } from './deps.js';
 import { Flux, FluxSync } from './flux.js';
 import { Gitea, GiteaTokens } from './gitea.js';
+import { GiteaBot } from './gitea-bot.js';
 import { K3s } from './k3s.js';
 import { Kubeconfig } from './kubeconfig.js';
 import { splitBundle } from './manifests.js';
@@ -50,6 +51,8 @@ export interface BootstrapOutputs {
   /** The GitOps repository on the LAN; add it as a git remote and push there from now on. */
   readonly gitopsRepository: string;
   readonly giteaAdminUser: string;
+  /** The non-admin user the agents and the API act as. */
+  readonly giteaBotUser: string;
   /** Secret output. */
   readonly giteaAdminPassword: pulumi.Output<string>;
   /** How to read the admin password. */
@@ -76,6 +79,7 @@ export class Bootstrap extends pulumi.ComponentResource {
   readonly secrets: Secrets;
   readonly platform: Platform;
   readonly gitea: Gitea;
+  readonly bot: GiteaBot;
   readonly tokens: GiteaTokens;
   readonly tokenSecrets: Secrets;
   readonly registryAuth: RegistryAuth;
@@ -122,7 +126,10 @@ export class Bootstrap extends pulumi.ComponentResource {
     this.platform = new Platform(`${name}-platform`, { objects: platform, provider, after: after(this.namespaces.created, secretsCreated) }, child);
     // Everything applied so far: the platform alone may be empty while components are being written.
     this.gitea = new Gitea(`${name}-gitea`, { connection, config, repo: inputs.repo, after: after(this.namespaces.created, secretsCreated, this.platform.created) }, child);
-    tokens = new GiteaTokens(`${name}-tokens`, { connection, config, after: [this.gitea.repository] }, child);
+    this.bot = new GiteaBot(`${name}-bot`, { connection, config, after: [this.gitea.ready, this.gitea.repository] }, child);
+    // The bot's tokens exist only once it is in its team and the GitOps branch is out of its reach.
+    const access = [this.gitea.repository, this.gitea.protection, this.bot.user, this.bot.team];
+    tokens = new GiteaTokens(`${name}-tokens`, { connection, config, botPassword: this.bot.passwordValue(), after: access }, child);
     this.tokens = tokens;
     this.tokenSecrets = new Secrets(
       `${name}-token-secrets`,
@@ -131,8 +138,13 @@ export class Bootstrap extends pulumi.ComponentResource {
     );
     const tokenSecretsCreated = [...this.tokenSecrets.secrets.values()];
 
-    // containerd logs in to the Gitea registry before Flux deploys anything that pulls from it.
-    this.registryAuth = new RegistryAuth(`${name}-registry-auth`, { connection, config, token: tokens.registryToken(), k3s: this.k3s, after: [tokens.registry] }, child);
+    // containerd logs in to the Gitea registry before Flux deploys anything that pulls from it. Writing
+    // its file restarts k3s: it waits until nothing else talks to the API server (or to Gitea through it).
+    this.registryAuth = new RegistryAuth(
+      `${name}-registry-auth`,
+      { connection, config, token: tokens.registryToken(), k3s: this.k3s, after: after(access, tokens.registry, [...tokens.commands.values()], tokenSecretsCreated) },
+      child,
+    );
 
     this.flux = new Flux(`${name}-flux`, { provider, after: [this.gitea.push, ...tokenSecretsCreated, this.registryAuth.file] }, child);
     this.fluxSync = new FluxSync(`${name}-flux-sync`, { objects: inputs.fluxSync, provider, after: [this.flux.instance, ...tokenSecretsCreated] }, child);
@@ -144,6 +156,7 @@ export class Bootstrap extends pulumi.ComponentResource {
       apiWebhookUrl: apiWebhookUrl(config),
       gitopsRepository: `${giteaPublicUrl(config)}${config.flux.organization}/${config.flux.repository}.git`,
       giteaAdminUser: config.gitea.admin.username,
+      giteaBotUser: config.gitea.bot.username,
       giteaAdminPassword: admin,
       giteaAdminPasswordCommand: 'pulumi stack output giteaAdminPassword --show-secrets',
       kubeconfig: this.kubeconfig.kubeconfig,

@@ -1,8 +1,9 @@
 /**
  * Remote scripts that talk to the in-cluster Gitea from the machine itself: through the ClusterIP of the
  * gitea-http Service (the node routes Service IPs), as the admin user whose credentials are read from
- * the gitea-admin Secret on the machine. No credential ever appears in a command line or in Pulumi's
- * inputs; only the tokens come back, on stdout, as secret outputs.
+ * the gitea-admin Secret on the machine, or as the bot user (`gitea.bot`), whose password arrives on
+ * stdin. No credential ever appears in a command line or in Pulumi's inputs other than as a secret
+ * stdin; only the tokens come back, on stdout, as secret outputs.
  *
  * @see https://docs.gitea.com/api/1.25/
  */
@@ -15,15 +16,37 @@ import { script, sh } from './shell.js';
 export const GITEA_READY_ATTEMPTS = 120;
 export const GITEA_READY_INTERVAL_SECONDS = 5;
 
+/** Who a script logs in to Gitea as: the admin (from the gitea-admin Secret) or the bot (password on stdin). */
+export type GiteaLogin = 'admin' | 'bot';
+
+/** The Gitea user name of a login. */
+export function loginName(c: RaibidConfig, login: GiteaLogin): string {
+  return login === 'admin' ? c.gitea.admin.username : c.gitea.bot.username;
+}
+
 /**
- * Common head of every Gitea script: a private work folder, `$gitea` (base URL), the admin credentials
- * in files, `api METHOD PATH [JSON]` (body on stdout, fails on HTTP errors) and `status METHOD PATH`.
+ * Common head of every Gitea script: a private work folder, `$gitea` (base URL), the credentials of
+ * `login` in files, `api METHOD PATH [JSON]` (body on stdout, fails on HTTP errors), `send METHOD PATH
+ * FILE` (the same with the request body read from a file, for bodies that carry a password) and
+ * `status METHOD PATH`. As the bot, the script's stdin is the bot's password.
  */
-export function giteaPrelude(c: RaibidConfig): string {
+export function giteaPrelude(c: RaibidConfig, login: GiteaLogin = 'admin'): string {
   const ns = c.namespaces.infrastructure;
   const user = secretKeyRef('gitea-admin', 'username');
   const pass = secretKeyRef('gitea-admin', 'password');
   const field = (key: string) => sh(`{.data.${key}}`);
+  const credentials =
+    login === 'admin'
+      ? [
+          `kc get secret ${sh(user.name)} -o jsonpath=${field(user.key)} | base64 -d > "$work/user"`,
+          `kc get secret ${sh(pass.name)} -o jsonpath=${field(pass.key)} | base64 -d > "$work/pass"`,
+        ]
+      : [
+          `printf '%s' ${sh(c.gitea.bot.username)} > "$work/user"`,
+          // The password comes from Pulumi's state, on stdin only.
+          'cat > "$work/pass"',
+          `[ -s "$work/pass" ] || { echo ${sh(`no password for ${c.gitea.bot.username} on stdin`)} >&2; exit 1; }`,
+        ];
   return [
     'umask 077',
     'work=$(mktemp -d)',
@@ -31,11 +54,11 @@ export function giteaPrelude(c: RaibidConfig): string {
     `kc() { sudo k3s kubectl -n ${sh(ns)} "$@"; }`,
     `ip=$(kc get service ${sh(GITEA_HTTP_SERVICE)} -o jsonpath='{.spec.clusterIP}')`,
     `gitea="http://$ip:${GITEA_HTTP_PORT}"`,
-    `kc get secret ${sh(user.name)} -o jsonpath=${field(user.key)} | base64 -d > "$work/user"`,
-    `kc get secret ${sh(pass.name)} -o jsonpath=${field(pass.key)} | base64 -d > "$work/pass"`,
+    ...credentials,
     // printf is a shell builtin: the password never shows up in a process list.
     `printf 'user = "%s:%s"\\n' "$(cat "$work/user")" "$(cat "$work/pass")" > "$work/curlrc"`,
     `api() { curl -sS --fail-with-body -K "$work/curlrc" -X "$1" -H 'Content-Type: application/json' \${3:+--data "$3"} "$gitea/api/v1$2"; }`,
+    `send() { curl -sS --fail-with-body -K "$work/curlrc" -X "$1" -H 'Content-Type: application/json' --data-binary @"$3" "$gitea/api/v1$2"; }`,
     `status() { curl -sS -o /dev/null -w '%{http_code}' -K "$work/curlrc" -X "$1" "$gitea/api/v1$2"; }`,
   ].join('\n');
 }
@@ -74,13 +97,13 @@ export function repositoryScript(c: RaibidConfig): string {
 }
 
 /**
- * Creates a fresh admin token named `name` (replacing one of that name) and prints only the token.
- * Token endpoints accept basic auth only, hence the admin password.
+ * Creates a fresh token named `name` for `login` (replacing one of that name) and prints only the token.
+ * Token endpoints accept basic auth only: the admin's password from the cluster, or the bot's on stdin.
  */
-export function tokenScript(c: RaibidConfig, name: string, scopes: readonly string[]): string {
+export function tokenScript(c: RaibidConfig, name: string, scopes: readonly string[], login: GiteaLogin = 'admin'): string {
   const body = JSON.stringify({ name, scopes });
   return script(
-    giteaPrelude(c),
+    giteaPrelude(c, login),
     'user=$(cat "$work/user")',
     `status DELETE "/users/$user/tokens/"${sh(name)} > /dev/null`,
     `body=$(api POST "/users/$user/tokens" ${sh(body)})`,
@@ -90,20 +113,56 @@ export function tokenScript(c: RaibidConfig, name: string, scopes: readonly stri
   );
 }
 
-/** Revokes the token on `pulumi destroy`; best effort (Gitea may be gone already). */
-export function revokeTokenScript(c: RaibidConfig, name: string): string {
-  const inner = script(giteaPrelude(c), 'user=$(cat "$work/user")', `status DELETE "/users/$user/tokens/"${sh(name)} > /dev/null`);
+/**
+ * Revokes the token of `owner` on `pulumi destroy`, as the admin (Gitea lets an admin delete any user's
+ * tokens), so a later change of the bot's password cannot stop it; best effort (Gitea may be gone already).
+ */
+export function revokeTokenScript(c: RaibidConfig, name: string, owner: GiteaLogin = 'admin'): string {
+  const inner = script(giteaPrelude(c), `status DELETE ${sh(`/users/${loginName(c, owner)}/tokens/${name}`)} > /dev/null`);
   return `sh -c ${sh(inner)} || true\n`;
 }
 
 /**
- * Pushes the bundled branch into the empty repository. A repository that already has the branch is left
- * alone: after bootstrap, changes reach Gitea by `git push`, never by re-running the bootstrap.
+ * Protects `flux.branch` of the GitOps repository so that only the admin may push to it (the bot has
+ * write access to the organisation's repositories through its team, see gitea-bot-scripts.ts, and must
+ * not be able to change what Flux applies). Creates the rule, or brings an existing one back to it.
+ */
+export function branchProtectionScript(c: RaibidConfig): string {
+  const { organization: org, repository: repo, branch } = c.flux;
+  const rule = {
+    enable_push: true,
+    enable_push_whitelist: true,
+    push_whitelist_usernames: [c.gitea.admin.username],
+    push_whitelist_teams: [],
+    push_whitelist_deploy_keys: false,
+    // Merging a pull request writes to the branch too.
+    enable_merge_whitelist: true,
+    merge_whitelist_usernames: [c.gitea.admin.username],
+    merge_whitelist_teams: [],
+  };
+  const base = `/repos/${org}/${repo}/branch_protections`;
+  const path = `${base}/${encodeURIComponent(branch)}`;
+  const what = `branch ${branch} of ${org}/${repo}: only ${c.gitea.admin.username} may push`;
+  return script(
+    giteaPrelude(c),
+    `case "$(status GET ${sh(path)})" in`,
+    `  200) api PATCH ${sh(path)} ${sh(JSON.stringify(rule))} > /dev/null; echo ${sh(`${what} (rule updated)`)} ;;`,
+    `  404) api POST ${sh(base)} ${sh(JSON.stringify({ rule_name: branch, branch_name: branch, ...rule }))} > /dev/null; echo ${sh(`${what} (rule created)`)} ;;`,
+    `  *) echo ${sh(`unexpected answer from Gitea for GET ${path}`)} >&2; exit 1 ;;`,
+    'esac',
+  );
+}
+
+/**
+ * Pushes the bundled branch into the empty repository, as the admin. A repository that already has the
+ * branch is left alone: after bootstrap, changes reach Gitea by `git push`, never by re-running the
+ * bootstrap.
  */
 export function pushScript(c: RaibidConfig, bundlePath: string): string {
   const { organization: org, repository: repo, branch } = c.flux;
   return script(
-    giteaPrelude(c),
+    // As the admin: the only user the branch protection lets push.
+    giteaPrelude(c, 'admin'),
     `cat > "$work/askpass" <<'EOF'`,
     '#!/bin/sh',
     'case "$1" in Username*) cat "$RAIBID_WORK/user" ;; *) cat "$RAIBID_WORK/pass" ;; esac',

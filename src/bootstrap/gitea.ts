@@ -1,7 +1,12 @@
 /**
  * Step 6b: Gitea, once its manifests are applied: wait until it serves and the admin can log in, create
- * the organisation and the repository through the API, push this repository into it (once).
- * Also the Gitea access tokens (GiteaTokens): those the catalogue asks for, and containerd's pull token.
+ * the organisation and the repository through the API, push this repository into it (once, as the
+ * admin) and protect its branch so that only the admin may push.
+ * Also the Gitea access tokens (GiteaTokens): those the catalogue asks for, each created as the user it
+ * names (admin or bot), and containerd's pull token.
+ *
+ * Everything but the readiness check is one-shot (see one-shot.ts): it runs again only when what it is
+ * about changes, or on `pulumi up --replace`.
  */
 import * as pulumi from '@pulumi/pulumi';
 import * as command from '@pulumi/command';
@@ -10,7 +15,8 @@ import { SECRETS, secretNamespace, type SecretSpec } from '../secrets/catalog.js
 import type { Connection } from './connection.js';
 import type { After } from './deps.js';
 import type { RepoSnapshot } from './repo-snapshot.js';
-import { pushScript, readyScript, repositoryScript, revokeTokenScript, tokenScript } from './gitea-scripts.js';
+import { branchProtectionScript, type GiteaLogin, loginName, pushScript, readyScript, repositoryScript, revokeTokenScript, tokenScript } from './gitea-scripts.js';
+import { oneShot } from './one-shot.js';
 
 /** Where the bundle of this repository is copied on the machine. */
 export const REMOTE_BUNDLE_PATH = '/tmp/raibid-ci-bootstrap.bundle';
@@ -28,12 +34,21 @@ export class Gitea extends pulumi.ComponentResource {
   readonly repository: command.remote.Command;
   readonly bundle: command.remote.CopyToRemote;
   readonly push: command.remote.Command;
+  /** The branch protection of `flux.branch`: only the admin pushes. */
+  readonly protection: command.remote.Command;
 
   constructor(name: string, args: GiteaArgs, opts?: pulumi.ComponentResourceOptions) {
     super('raibid:bootstrap:Gitea', name, {}, opts);
     const { connection, config } = args;
+    const { organization, repository, branch } = config.flux;
+    // What the repository steps are about: another target is another repository.
+    const target = [organization, repository, branch];
     this.ready = new command.remote.Command(`${name}-ready`, { connection, create: readyScript(config) }, { parent: this, dependsOn: args.after, customTimeouts: { create: '15m' } });
-    this.repository = new command.remote.Command(`${name}-repository`, { connection, create: repositoryScript(config) }, { parent: this, dependsOn: [this.ready] });
+    this.repository = new command.remote.Command(
+      `${name}-repository`,
+      { connection, create: repositoryScript(config), triggers: target },
+      { parent: this, dependsOn: [this.ready], ...oneShot() },
+    );
     this.bundle = new command.remote.CopyToRemote(
       `${name}-bundle`,
       {
@@ -41,12 +56,22 @@ export class Gitea extends pulumi.ComponentResource {
         source: new pulumi.asset.FileAsset(args.repo.bundlePath),
         remotePath: REMOTE_BUNDLE_PATH,
         // A different target repository needs a fresh copy; new commits do not (see ignoreChanges).
-        triggers: [config.flux.organization, config.flux.repository, config.flux.branch],
+        triggers: target,
       },
       // Copied for the first push only; later commits reach Gitea by git push.
-      { parent: this, dependsOn: [this.repository], ignoreChanges: ['source'] },
+      { parent: this, dependsOn: [this.repository], ignoreChanges: ['source', 'connection'] },
     );
-    this.push = new command.remote.Command(`${name}-push`, { connection, create: pushScript(config, REMOTE_BUNDLE_PATH) }, { parent: this, dependsOn: [this.bundle, this.repository] });
+    this.push = new command.remote.Command(
+      `${name}-push`,
+      { connection, create: pushScript(config, REMOTE_BUNDLE_PATH), triggers: target },
+      { parent: this, dependsOn: [this.bundle, this.repository], ...oneShot() },
+    );
+    // After the push, which goes as the admin anyway (the one user the rule lets push).
+    this.protection = new command.remote.Command(
+      `${name}-protection`,
+      { connection, create: branchProtectionScript(config), triggers: [...target, config.gitea.admin.username] },
+      { parent: this, dependsOn: [this.push], ...oneShot() },
+    );
     this.registerOutputs({});
   }
 }
@@ -56,6 +81,8 @@ export interface TokenKey {
   readonly spec: SecretSpec;
   readonly key: string;
   readonly scopes: readonly string[];
+  /** Who owns the token; it is created with that user's credentials. */
+  readonly user: GiteaLogin;
   /** Token name in Gitea, unique per catalogue key. */
   readonly name: string;
 }
@@ -64,21 +91,24 @@ export interface TokenKey {
 export function tokenKeys(c: RaibidConfig): TokenKey[] {
   return SECRETS.flatMap((spec) =>
     Object.entries(spec.keys).flatMap(([key, value]) =>
-      value.from === 'gitea-token' ? [{ spec, key, scopes: value.scopes, name: `raibid-${secretNamespace(c, spec)}-${spec.name}-${key}` }] : [],
+      value.from === 'gitea-token' ? [{ spec, key, scopes: value.scopes, user: value.user, name: `raibid-${secretNamespace(c, spec)}-${spec.name}-${key}` }] : [],
     ),
   );
 }
 
 /**
  * The token containerd pulls images from the Gitea registry with (written into registries.yaml by the
- * RegistryAuth step, never into a Kubernetes Secret, so it is not in the catalogue). Pull only.
+ * RegistryAuth step, never into a Kubernetes Secret, so it is not in the catalogue). Pull only; the
+ * admin's, as registries.yaml names the admin.
  */
-export const REGISTRY_PULL_TOKEN = { name: 'raibid-node-registry-pull', scopes: ['read:package'] } as const;
+export const REGISTRY_PULL_TOKEN = { name: 'raibid-node-registry-pull', scopes: ['read:package'], user: 'admin' } as const;
 
 export interface GiteaTokensArgs {
   readonly connection: Connection;
   readonly config: RaibidConfig;
-  /** The organisation and repository. */
+  /** The bot's password (GiteaBot), for the tokens the bot owns; a secret. */
+  readonly botPassword: pulumi.Output<string>;
+  /** The organisation and repository, the bot and its team, the branch protection. */
   readonly after: After;
 }
 
@@ -90,17 +120,27 @@ export class GiteaTokens extends pulumi.ComponentResource {
 
   constructor(name: string, args: GiteaTokensArgs, opts?: pulumi.ComponentResourceOptions) {
     super('raibid:bootstrap:GiteaTokens', name, {}, opts);
-    // Created once, revoked on destroy; the token is kept in the state and never logged. A replaced
-    // token (rotation, `pulumi up --replace`) is revoked first: the revocation goes by name, so revoking
-    // after creating would revoke the new token.
-    const token = (id: string, tokenName: string, scopes: readonly string[]) =>
+    const { connection, config } = args;
+    // Created once, revoked on destroy; the token is kept in the state and never logged. A new owner,
+    // name or scopes (triggers) or `pulumi up --replace` replaces it, revoking first: the revocation
+    // goes by name, so revoking after creating would revoke the new token. Nothing else re-runs it
+    // (one-shot.ts), as a new token breaks the pods that hold the old one until they restart.
+    const token = (id: string, tokenName: string, scopes: readonly string[], user: GiteaLogin) =>
       new command.remote.Command(
         `${name}-${id}`,
-        { connection: args.connection, create: tokenScript(args.config, tokenName, scopes), delete: revokeTokenScript(args.config, tokenName), logging: 'stderr' },
-        { parent: this, dependsOn: args.after, additionalSecretOutputs: ['stdout'], deleteBeforeReplace: true },
+        {
+          connection,
+          create: tokenScript(config, tokenName, scopes, user),
+          delete: revokeTokenScript(config, tokenName, user),
+          // The bot logs in with its password, on stdin; the admin's comes from the cluster.
+          ...(user === 'bot' ? { stdin: args.botPassword } : {}),
+          triggers: [loginName(config, user), tokenName, ...scopes],
+          logging: 'stderr',
+        },
+        { parent: this, dependsOn: args.after, additionalSecretOutputs: ['stdout', 'stdin'], deleteBeforeReplace: true, ...oneShot('stdin') },
       );
-    this.commands = new Map(tokenKeys(args.config).map((t) => [`${t.spec.name}/${t.key}`, token(`${t.spec.name}-${t.key}`, t.name, t.scopes)]));
-    this.registry = token('registry-pull', REGISTRY_PULL_TOKEN.name, REGISTRY_PULL_TOKEN.scopes);
+    this.commands = new Map(tokenKeys(config).map((t) => [`${t.spec.name}/${t.key}`, token(`${t.spec.name}-${t.key}`, t.name, t.scopes, t.user)]));
+    this.registry = token('registry-pull', REGISTRY_PULL_TOKEN.name, REGISTRY_PULL_TOKEN.scopes, REGISTRY_PULL_TOKEN.user);
     this.registerOutputs({});
   }
 

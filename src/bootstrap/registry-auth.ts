@@ -9,7 +9,8 @@
  *
  * The K3s step writes the file without `auth` before k3s first starts (Gitea does not run yet) and never
  * overwrites it afterwards; from here on this step owns it. It runs before Flux, so the first
- * reconciliation of the apps can pull their images.
+ * reconciliation of the apps can pull their images, and after every other step that talks to the API
+ * server (or to Gitea through it), so the restart interrupts none of them.
  *
  * The file is written by `writeFileScript`: root-owned, 0600, replaced and k3s restarted only when its
  * content differs from what is on the machine. The content, token included, arrives on stdin as a secret;
@@ -35,7 +36,10 @@ export interface RegistryAuthArgs {
    * written anew (k3s-uninstall.sh deletes /etc/rancher/k3s), even though nothing else changed.
    */
   readonly k3s: K3s;
-  /** The token command. */
+  /**
+   * The pull token's command, and every step that talks to the API server or to Gitea before Flux
+   * (tokens, token Secrets, the bot, the branch protection): writing the file restarts k3s.
+   */
   readonly after: After;
 }
 
