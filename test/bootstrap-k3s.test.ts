@@ -8,7 +8,7 @@ import { installMocks, MOCK_PRIVATE_KEY, type Registered, settle } from './boots
 import { parse } from 'yaml';
 import { config } from './helpers.js';
 import { bytes, cpuMillis } from '../src/config/quantity.js';
-import { kubeletArgs, nodeAllocatable } from '../src/capacity/allocatable.js';
+import { kubeletArgs, nodeAllocatable, plannedNodeMemory } from '../src/capacity/allocatable.js';
 import { K3S_CONFIG_PATH, LOCAL_STORAGE_PATH, k3sConfig, k3sConfigYaml, registries, registriesYaml } from '../src/bootstrap/k3s-config.js';
 import { hostsScript, installScript, K3s, uninstallScript, USERNS_SYSCTL, USERNS_SYSCTL_PATH, usernsScript, usernsSysctlConf } from '../src/bootstrap/k3s.js';
 import { pointKubeconfigAt } from '../src/bootstrap/kubeconfig.js';
@@ -57,7 +57,7 @@ describe('k3s config.yaml', () => {
       const evict = flag(args, 'eviction-hard');
       const planned = nodeAllocatable(cfg);
       expect(cfg.node.cpu * 1000 - cpuMillis(sys.cpu) - cpuMillis(kube.cpu)).toBe(planned.cpuMillis);
-      expect(bytes(cfg.node.memory) - bytes(sys.memory) - bytes(kube.memory) - bytes(evict['memory.available'])).toBe(planned.memoryBytes);
+      expect(plannedNodeMemory(cfg) - bytes(sys.memory) - bytes(kube.memory) - bytes(evict['memory.available'])).toBe(planned.memoryBytes);
     }
   });
 
@@ -183,7 +183,7 @@ describe('preflight', () => {
         'raibid-ci preflight failed on dgx: the machine does not match raibid.yaml',
         '  - node.arch: raibid.yaml declares arm64 (aarch64), the machine is x86_64; set node.arch to match',
         '  - node.cpu: raibid.yaml declares 20 cores, the machine has 8; lower node.cpu',
-        '  - node.memory: raibid.yaml declares 128Gi, but the machine reports MemTotal 32.0Gi; the capacity plan hands out node.memory, which may exceed MemTotal by 3% at most (kernel reservations); set node.memory to 32.0Gi',
+        '  - node.memory: raibid.yaml declares 128Gi, but the machine reports MemTotal 32.0Gi; the capacity plan budgets node.memory less 7% (firmware and kernel reservations), which must fit in MemTotal; set node.memory to 34.4Gi',
         '  - node.disk: raibid.yaml declares 3Ti for volumes, /var/lib has 1024.0Gi free; lower node.disk or free up space',
         "  - port 80: something on the machine listens on it (sudo ss -ltnp 'sport = :80'), but k3s ServiceLB forwards it to Gitea HTTP (gitea.dgx.local), which would hide that service; stop it or move it to another port",
         '  - OS: Ubuntu 22.04 or newer expected, found debian 12',
@@ -198,18 +198,18 @@ describe('preflight', () => {
     expect(check({ os_version: '20.04' }).stderr).toContain('  - OS: Ubuntu 22.04 or newer expected, found Ubuntu 20.04\n');
   });
 
-  it('accepts a MemTotal at most 3% below node.memory (kernel reservations), no less', () => {
+  it('accepts a MemTotal down to what the capacity plan budgets (node.memory less 7%), no less', () => {
     const min = preflightRequirements(config()).memoryKiB;
-    expect(min).toBe(Math.floor((128 * 2 ** 30 * 0.97) / 1024));
+    expect(min).toBe(plannedNodeMemory(config()) / 1024);
     expect(check({ mem_kib: String(min) }).status).toBe(0);
     expect(check({ mem_kib: String(min - 1) }).status).toBe(1);
   });
 
   it('fails with the MemTotal to set node.memory to, rounded down so that it passes', () => {
-    const r = check({ mem_kib: '125000000' });
-    expect(r.stderr).toContain('the machine reports MemTotal 119.2Gi;');
-    expect(r.stderr).toContain('; set node.memory to 119.2Gi\n');
-    expect(check({ mem_kib: '125000000' }, 'node:\n  memory: 119.2Gi\n').status).toBe(0);
+    const r = check({ mem_kib: '115000000' });
+    expect(r.stderr).toContain('the machine reports MemTotal 109.7Gi;');
+    expect(r.stderr).toContain('; set node.memory to 117.9Gi\n');
+    expect(check({ mem_kib: '115000000' }, 'node:\n  memory: 117.9Gi\n').status).toBe(0);
   });
 
   it('needs node.disk free before k3s is installed', () => {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  MEMORY_TOLERANCE,
+  plannedNodeMemory,
   AUTO_MAX_REPLICAS,
   CAPACITY_HEADER,
   CapacityError,
@@ -43,7 +45,12 @@ const node = { cpuMillis: 18000, memoryBytes: 120 * GiB, diskBytes: 1000 * GiB }
 
 describe('node allocatable', () => {
   it('is capacity minus system and kube reservations (and the eviction threshold for memory)', () => {
-    expect(nodeAllocatable(config())).toEqual({ cpuMillis: 18000, memoryBytes: 128 * GiB - 4 * GiB - 2 * GiB - 500 * MiB, diskBytes: Math.floor(3 * 1024 * GiB * 0.85) });
+    expect(nodeAllocatable(config())).toEqual({ cpuMillis: 18000, memoryBytes: plannedNodeMemory(config()) - 4 * GiB - 2 * GiB - 500 * MiB, diskBytes: Math.floor(3 * 1024 * GiB * 0.85) });
+  });
+
+  it('budgets node.memory less what a machine may not report (firmware and kernel reservations)', () => {
+    expect(MEMORY_TOLERANCE).toBe(0.07);
+    expect(plannedNodeMemory(config('node:\n  memory: 100Gi\n'))).toBe(93 * GiB);
   });
 
   it('gives volumes and ephemeral storage 85% of node.disk (the kubelet reclaims disk below 15% free)', () => {
@@ -62,7 +69,7 @@ describe('node allocatable', () => {
   it('follows the node section', () => {
     const c = config('node:\n  cpu: 32\n  memory: 64Gi\n  systemReserved:\n    cpu: 500m\n    memory: 1Gi\n');
     expect(kubeletReservations(c).systemReserved).toEqual({ cpu: '500m', memory: '1Gi' });
-    expect(nodeAllocatable(c)).toMatchObject({ cpuMillis: 30500, memoryBytes: 64 * GiB - 1 * GiB - 2 * GiB - 500 * MiB });
+    expect(nodeAllocatable(c)).toMatchObject({ cpuMillis: 30500, memoryBytes: plannedNodeMemory(c) - 1 * GiB - 2 * GiB - 500 * MiB });
   });
 });
 
@@ -229,7 +236,7 @@ describe('capacity in synth', () => {
   it('prints a one-line summary', () => {
     const { summary, capacity } = synthesize(config());
     expect(summary[1]).toBe(capacitySummary(capacity));
-    expect(summary[1]).toMatch(/^capacity: 18 CPU \/ 121\.51 GiB allocatable, platform [\d.]+ CPU \/ [\d.]+ GiB, agents: rust \d+ × 2 CPU\/4Gi, \d+ at full burst \(2 CPU\); free [\d.]+ CPU \/ [\d.]+ GiB; disk [\d.]+ GiB of 2611\.2 GiB$/);
+    expect(summary[1]).toMatch(/^capacity: 18 CPU \/ 112\.55 GiB allocatable, platform [\d.]+ CPU \/ [\d.]+ GiB, agents: rust \d+ × 2 CPU\/4Gi, \d+ at full burst \(2 CPU\); free [\d.]+ CPU \/ [\d.]+ GiB; disk [\d.]+ GiB of 2611\.2 GiB$/);
   });
 
   it('reports the burst policy of a bursting pool', () => {
@@ -249,7 +256,7 @@ describe('capacity in synth', () => {
     expect(message).toContain('agents: capacity: the stack does not fit the node:');
     expect(message).toMatch(/CPU requests \([\d.]+\) exceed the node's allocatable CPU \(18\) by [\d.]+/);
     expect(message).toContain('| pool rust (ephemeral, maxReplicas 10): agents | 10 | 2 | 4Gi | 20 | 40 GiB |');
-    expect(message).toContain('| **Node allocatable** |  |  |  | 18 | 121.51 GiB |');
+    expect(message).toContain('| **Node allocatable** |  |  |  | 18 | 112.55 GiB |');
   });
 
   it('counts each agent\'s workspace, the caches and the platform volumes against node.disk', () => {

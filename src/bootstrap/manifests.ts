@@ -14,7 +14,7 @@ import { FLUX_NAMESPACE, FLUX_SOURCE } from '../gitops/cluster.js';
 import { parseYaml, yamlFiles } from '../policy/documents.js';
 
 /** Kinds applied before the Secrets: what everything else lives in or binds to. */
-export const FOUNDATION_KINDS: readonly string[] = ['Namespace', 'StorageClass'];
+export const FOUNDATION_KINDS: readonly string[] = ['Namespace', 'StorageClass', 'PriorityClass'];
 
 function isManifest(doc: unknown): doc is Manifest {
   const d = doc as Partial<Manifest> | null;

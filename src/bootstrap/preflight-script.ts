@@ -8,13 +8,8 @@ import type { RaibidConfig } from '../config/resolve.js';
 import { bytes } from '../config/quantity.js';
 import { LOCAL_STORAGE_PATH, serviceLbPorts } from './k3s-config.js';
 import { script, sh } from './shell.js';
+import { MEMORY_TOLERANCE, plannedNodeMemory } from '../capacity/allocatable.js';
 
-/**
- * How far `node.memory` may exceed MemTotal. The capacity planner hands out node.memory (minus the
- * kubelet reservations), while the kubelet has MemTotal: the difference is memory the plan promises and
- * the node does not have. The kernel's own reservations (a few percent) are all it may be.
- */
-export const MEMORY_TOLERANCE = 0.03;
 
 /** The k3s binary; present once the K3s step has run. */
 export const K3S_BINARY = '/usr/local/bin/k3s';
@@ -46,7 +41,8 @@ export function preflightRequirements(c: RaibidConfig): PreflightRequirements {
   return {
     unameArch: UNAME_ARCH[c.node.arch],
     cores: c.node.cpu,
-    memoryKiB: Math.floor((bytes(c.node.memory) * (1 - MEMORY_TOLERANCE)) / 1024),
+    // The capacity plan budgets exactly this much (plannedNodeMemory): one number for both.
+    memoryKiB: Math.floor(plannedNodeMemory(c) / 1024),
     diskKiB: Math.ceil(bytes(c.node.disk) / 1024),
     serviceLbPorts: serviceLbPorts(c),
     ...(c.cluster.nodeAddress ? { nodeAddress: c.cluster.nodeAddress } : {}),
@@ -93,7 +89,9 @@ export function checkScript(c: RaibidConfig, host: string): string {
   const n = c.node;
   const gib = (kib: string) => `$(awk -v k="${kib}" 'BEGIN {printf "%.1fGi", k/1048576}')`;
   // Rounded down, so the suggested node.memory passes this check.
-  const gibFloor = (kib: string) => `$(awk -v k="${kib}" 'BEGIN {printf "%.1fGi", int(k * 10 / 1048576) / 10}')`;
+  // The largest node.memory whose planned share (1 − MEMORY_TOLERANCE) fits in MemTotal, rounded down
+  // to a tenth of a GiB so that it passes.
+  const suggestMemory = (kib: string) => `$(awk -v k="${kib}" 'BEGIN {printf "%.1fGi", int(k * 10 / 1048576 / ${1 - MEMORY_TOLERANCE}) / 10}')`;
   const pct = Math.round(MEMORY_TOLERANCE * 100);
   return [
     'problems=',
@@ -102,7 +100,7 @@ export function checkScript(c: RaibidConfig, host: string): string {
     '"; }',
     `[ "$arch" = ${sh(req.unameArch)} ] || problem "node.arch: raibid.yaml declares ${n.arch} (${req.unameArch}), the machine is $arch; set node.arch to match"`,
     `[ "\${cores:-0}" -ge ${req.cores} ] 2>/dev/null || problem "node.cpu: raibid.yaml declares ${n.cpu} cores, the machine has \${cores:-unknown}; lower node.cpu"`,
-    `[ "\${mem_kib:-0}" -ge ${req.memoryKiB} ] 2>/dev/null || problem "node.memory: raibid.yaml declares ${n.memory}, but the machine reports MemTotal ${gib('${mem_kib:-0}')}; the capacity plan hands out node.memory, which may exceed MemTotal by ${pct}% at most (kernel reservations); set node.memory to ${gibFloor('${mem_kib:-0}')}"`,
+    `[ "\${mem_kib:-0}" -ge ${req.memoryKiB} ] 2>/dev/null || problem "node.memory: raibid.yaml declares ${n.memory}, but the machine reports MemTotal ${gib('${mem_kib:-0}')}; the capacity plan budgets node.memory less ${pct}% (firmware and kernel reservations), which must fit in MemTotal; set node.memory to ${suggestMemory('${mem_kib:-0}')}"`,
     // Before k3s runs, the volumes still need their room. Afterwards they occupy part of it (and the
     // machine is in use): the filesystem must still be able to hold node.disk, used and free together.
     'if [ "$k3s_installed" = yes ]; then',

@@ -60,12 +60,25 @@ export interface Allocatable {
   readonly diskBytes: number;
 }
 
-/** node capacity − system-reserved − kube-reserved (− the memory eviction threshold, for memory); disk: DISK_FILL × node.disk. */
+/**
+ * Share of `node.memory` a machine may report less of than its nominal size (firmware and GPU carve-outs
+ * on unified-memory SoCs such as the DGX Spark, the kernel's own reservations). The preflight accepts a
+ * MemTotal down to (1 − MEMORY_TOLERANCE) × node.memory, and the plan budgets only that much, so it
+ * never assumes more memory than the kubelet will see.
+ */
+export const MEMORY_TOLERANCE = 0.07;
+
+/** Memory the plan counts on: node.memory less MEMORY_TOLERANCE, rounded down to a MiB. */
+export function plannedNodeMemory(c: RaibidConfig): number {
+  return Math.floor((bytes(c.node.memory) * (1 - MEMORY_TOLERANCE)) / 2 ** 20) * 2 ** 20;
+}
+
+/** planned node memory and capacity − system-reserved − kube-reserved (− the memory eviction threshold, for memory); disk: DISK_FILL × node.disk. */
 export function nodeAllocatable(c: RaibidConfig): Allocatable {
   const n = c.node;
   return {
     cpuMillis: n.cpu * 1000 - cpuMillis(n.systemReserved.cpu) - cpuMillis(n.kubeReserved.cpu),
-    memoryBytes: bytes(n.memory) - bytes(n.systemReserved.memory) - bytes(n.kubeReserved.memory) - bytes(n.evictionHard),
+    memoryBytes: plannedNodeMemory(c) - bytes(n.systemReserved.memory) - bytes(n.kubeReserved.memory) - bytes(n.evictionHard),
     diskBytes: Math.floor(bytes(n.disk) * DISK_FILL),
   };
 }

@@ -25,7 +25,7 @@ export const nodeSection = z
   .strictObject({
     arch: z.enum(['arm64', 'amd64']).default('arm64').describe('CPU architecture of the node; images must exist for it.'),
     cpu: z.number().int().min(2).max(1024).default(20).describe('CPU cores of the node.'),
-    memory: memory.default('128Gi').describe('Memory of the node.'),
+    memory: memory.default('128Gi').describe('Nominal memory of the node. The capacity plan budgets 7% less (firmware and kernel reservations), and the preflight checks the machine reports at least that much.'),
     disk: memory.default('3Ti').describe('Free disk the node must have for k3s local-path volumes (a 4 TB drive holds about 3.6 TiB; preflight checks it).'),
     systemReserved: reservation({ cpu: '1', memory: '4Gi' }).describe('kubelet system-reserved: the OS and its daemons.'),
     kubeReserved: reservation({ cpu: '1', memory: '2Gi' }).describe('kubelet kube-reserved: k3s itself (API server, kubelet, containerd).'),
