@@ -23,7 +23,7 @@ import {
   type RequestLine,
 } from '../src/capacity/index.js';
 import { synthesize } from '../src/synth.js';
-import { config, findObject, objectsUnder, synthFiles } from './helpers.js';
+import { config, findObject, objectsUnder, synthError, synthFiles } from './helpers.js';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -246,13 +246,7 @@ describe('capacity in synth', () => {
   });
 
   it('fails synth on overflow with the budget table in the error', () => {
-    const c = config('agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      maxReplicas: 10\n');
-    let message = '';
-    try {
-      synthesize(c);
-    } catch (e) {
-      message = (e as Error).message;
-    }
+    const message = synthError('agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      maxReplicas: 10\n');
     expect(message).toContain('agents: capacity: the stack does not fit the node:');
     expect(message).toMatch(/CPU requests \([\d.]+\) exceed the node's allocatable CPU \(18\) by [\d.]+/);
     expect(message).toContain('| pool rust (ephemeral, maxReplicas 10): agents | 10 | 2 | 4Gi | 20 | 40 GiB |');
@@ -276,13 +270,7 @@ describe('capacity in synth', () => {
   });
 
   it('fails synth on disk overflow with the disk table in the error', () => {
-    const c = config('node:\n  disk: 500Gi\nagents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      maxReplicas: 4\n      workspace: 100Gi\n');
-    let message = '';
-    try {
-      synthesize(c);
-    } catch (e) {
-      message = (e as Error).message;
-    }
+    const message = synthError('node:\n  disk: 500Gi\nagents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      maxReplicas: 4\n      workspace: 100Gi\n');
     expect(message).toContain('agents: capacity: the stack does not fit the node:');
     expect(message).toMatch(/disk \(volume claims and ephemeral-storage requests, [\d.]+ GiB\) exceeds the node's disk for them \(425 GiB\) by [\d.]+ GiB/);
     expect(message).toContain('| pool rust (ephemeral, maxReplicas 4): agents | 4 | 103Gi | 412 GiB |');
