@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGate } from '../src/policy/gate.js';
 import { formatFinding } from '../src/policy/finding.js';
 import { config, removeTemp, synthToTemp } from './helpers.js';
+import { largeConfig } from '../bench/configs.js';
 
 const MANY_POOLS = `agents:\n  pools:\n${Array.from({ length: 12 }, (_, i) => `    - name: pool${i}\n      mode: ${['ephemeral', 'pooled', 'direct'][i % 3]}\n      cpu: "1"\n      memory: 2Gi\n      maxReplicas: 1\n`).join('')}`;
 
@@ -12,6 +13,7 @@ describe('validation gate on the synthesized tree', () => {
   for (const [label, yaml] of [
     ['the default config', ''],
     ['a many-pool config in mixed modes', MANY_POOLS],
+    ['the 50-pool benchmark config', largeConfig()],
   ] as const) {
     describe(label, () => {
       let dir: string;
