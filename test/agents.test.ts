@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ApiObject, App, Chart, Lazy } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { BuildCache, pruneScript } from '../src/agents/build-cache.js';
@@ -225,8 +229,8 @@ describe('build caches', () => {
     const spec = podSpecOf(cron);
     const c = spec.containers[0];
     expect(c.image).toBe('docker.io/library/busybox:1.37.0');
-    expect(c.command[2]).toContain('find /cache/rust/cargo -mindepth 1 -type f -amin +10080 -delete');
-    expect(c.command[2]).toContain('find /cache/rust/sccache -mindepth 1 -type f -amin +10080 -delete');
+    expect(c.command[2]).toContain('prune /cache/rust/cargo\nprune /cache/rust/sccache');
+    expect(c.command[2]).toContain('-amin +10080 -exec rm -f {} +');
     expect(spec.volumes.map((v: any) => v.persistentVolumeClaim.claimName)).toEqual(['agent-rust-cargo', 'agent-rust-sccache']);
   });
 
@@ -241,7 +245,29 @@ describe('build caches', () => {
   });
 
   it('prune with a script that removes old files, then empty folders, and fails on any error', () => {
-    expect(pruneScript(60, ['/a'])).toBe('set -eu\nfind /a -mindepth 1 -type f -amin +60 -delete\nfind /a -mindepth 1 -type d -empty -delete\necho "pruned cache entries unused for more than 60 minutes"');
+    const script = pruneScript(60, ['/a']);
+    expect(script).toContain('find "$1" -mindepth 1 -type f -amin +60 -exec rm -f {} +');
+    expect(script).toContain('prune /a');
+    expect(script).not.toContain('-delete');
+  });
+
+  it('prunes old entries of every cache, keeps fresh ones, and fails at the end when a folder could not be pruned', () => {
+    const root = mkdtempSync(join(tmpdir(), 'raibid-prune-'));
+    try {
+      const [a, b] = [join(root, 'a'), join(root, 'b')];
+      for (const d of [join(a, 'old-dir'), join(a, 'new-dir'), b]) mkdirSync(d, { recursive: true });
+      for (const f of [join(a, 'old-dir', 'stale.rlib'), join(a, 'fresh.rlib'), join(b, 'stale.o')]) writeFileSync(f, 'x');
+      const past = new Date(Date.now() - 3 * 3600_000);
+      for (const p of [join(a, 'old-dir', 'stale.rlib'), join(b, 'stale.o')]) utimesSync(p, past, past);
+      const run = spawnSync('sh', ['-c', pruneScript(60, [join(root, 'missing'), a, b])], { encoding: 'utf8' });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`prune: could not prune every file in ${join(root, 'missing')}`);
+      expect([existsSync(join(a, 'old-dir', 'stale.rlib')), existsSync(join(b, 'stale.o'))]).toEqual([false, false]);
+      expect([existsSync(join(a, 'fresh.rlib')), existsSync(join(a, 'new-dir'))]).toEqual([true, true]);
+      expect(spawnSync('sh', ['-c', pruneScript(60, [a, b])]).status).toBe(0);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('fails on a cache size that is not a whole number of GiB', () => {

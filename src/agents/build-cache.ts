@@ -41,12 +41,24 @@ function cron(schedule: string): Cron {
   return Cron.schedule({ minute, hour, day, month, weekDay });
 }
 
-/** The pruner's shell script: delete files not read for N minutes, then empty folders; any error fails the Job. */
+/**
+ * The pruner's shell script. For each cache folder: delete files not read for N minutes, then folders
+ * that are empty and older than N minutes (a build may have just created one). Only `find -exec` is
+ * used, which every busybox build has (`-delete` is optional there). A file a running build deletes
+ * first is no error; a folder that cannot be pruned is reported and fails the Job at the end, after the
+ * other pools' caches were pruned.
+ */
 export function pruneScript(maxAgeMinutes: number, dirs: readonly string[]): string {
   return [
-    'set -eu',
-    ...dirs.flatMap((d) => [`find ${d} -mindepth 1 -type f -amin +${maxAgeMinutes} -delete`, `find ${d} -mindepth 1 -type d -empty -delete`]),
+    'set -u',
+    'status=0',
+    'prune() {',
+    `  find "$1" -mindepth 1 -type f -amin +${maxAgeMinutes} -exec rm -f {} + || { echo "prune: could not prune every file in $1" >&2; status=1; }`,
+    `  find "$1" -mindepth 1 -depth -type d -empty -mmin +${maxAgeMinutes} -exec rmdir {} + 2>/dev/null || true`,
+    '}',
+    ...dirs.map((d) => `prune ${d}`),
     `echo "pruned cache entries unused for more than ${maxAgeMinutes} minutes"`,
+    'exit "$status"',
   ].join('\n');
 }
 

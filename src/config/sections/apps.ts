@@ -47,7 +47,7 @@ export const agentsSection = z
       .describe('Agent pools; each consumes one stream with one consumer group.'),
     cacheMaxAge: duration.default('7d').describe('Build-cache entries not used for this long are pruned.'),
     cachePruneSchedule: z.string().regex(/^(\S+\s+){4}\S+$/, { error: 'expected a cron schedule such as "0 3 * * *"' }).default('0 3 * * *').describe('Cron schedule of the cache pruner.'),
-    pruneImage: image.default('docker.io/library/busybox:1.37.0').describe('Image of the cache pruner (needs sh and a find with -amin and -delete).'),
+    pruneImage: image.default('docker.io/library/busybox:1.37.0').describe('Image of the cache pruner (needs sh, and find with -amin, -mmin, -empty and -exec … +, as in busybox).'),
   })
   .prefault({});
 
