@@ -11,6 +11,7 @@ import { config } from './helpers.js';
 import { branchProtectionScript, pushScript, readyScript, repositoryScript, revokeTokenScript, tokenScript } from '../src/bootstrap/gitea-scripts.js';
 import { BOT_TEAM, botTeamScript, botUserScript } from '../src/bootstrap/gitea-bot-scripts.js';
 import { REMOTE_BUNDLE_PATH, tokenKeys } from '../src/bootstrap/gitea.js';
+import { inSh } from '../src/bootstrap/shell.js';
 
 const c = config();
 const PASSWORD = 'MOCKADMINPASSWORD';
@@ -18,6 +19,8 @@ const BOT_PASSWORD = 'MOCKBOTPASSWORD0123456789abcdefgh';
 /** A team as Gitea's API returns it (the organisation inside it has a name and an id too). */
 const team = (id: number) => `{"id":${id},"name":"${BOT_TEAM}","description":"d","organization":{"id":1,"name":"raibid","full_name":""},"includes_all_repositories":true,"permission":"write"}`;
 let bin: string;
+/** zsh on this machine (the login-shell test is skipped without it: nothing to run it with). */
+const hasZsh = spawnSync('sh', ['-c', 'command -v zsh'], { encoding: 'utf8' }).status === 0;
 
 function stub(name: string, body: string): void {
   const path = join(bin, name);
@@ -31,6 +34,7 @@ beforeAll(() => {
   stub(
     'k3s',
     [
+      'case "$*" in *"{.data."*) [ -n "$FAKE_NO_SECRET" ] && { echo "Error from server (NotFound): secrets \\"gitea-admin\\" not found" >&2; exit 1; } ;; esac',
       'case "$*" in',
       '  *"get service gitea-http"*) printf 10.43.0.50 ;;',
       `  *"{.data.username}"*) printf %s ${Buffer.from('raibid-admin').toString('base64')} ;;`,
@@ -44,6 +48,8 @@ beforeAll(() => {
     'curl',
     [
       'printf "%s\\n" "$*" >> "$CURL_LOG"',
+      // A shell that does not split `${3:+--data "$3"}` (zsh) hands curl one word: curl rejects it.
+      'for a in "$@"; do case "$a" in "--data "*) echo "curl: option $a: is unknown" >&2; exit 2 ;; esac; done',
       'for a in "$@"; do case "$prev" in -K) printf "config: %s\\n" "$(cat "$a")" >> "$CURL_LOG" ;; --data-binary) printf "body: %s\\n" "$(cat "${a#@}")" >> "$CURL_LOG" ;; esac; prev=$a; done',
       'case "$*" in',
       '  *" -w "*) printf %s "$FAKE_STATUS" ;;',
@@ -70,6 +76,13 @@ interface RunOptions {
   readonly stdin?: string;
   /** Answer of the team search. */
   readonly teams?: string;
+  /**
+   * The login shell sshd would start: given `inSh(script)` with `-c`, the way the command provider's
+   * remote commands reach it. Without it, sh runs the script itself.
+   */
+  readonly loginShell?: string;
+  /** Run the bare script under `loginShell` (what the commands did before inSh). */
+  readonly bare?: boolean;
 }
 
 /** Runs a script the way the command provider does: `sh -c <script>`, stdin separate. */
@@ -77,7 +90,8 @@ function run(script: string, status: string, opts: RunOptions = {}): { code: num
   const log = join(bin, `curl-${Math.random().toString(36).slice(2)}.log`);
   writeFileSync(log, '');
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, CURL_LOG: log, FAKE_STATUS: status, FAKE_LS_REMOTE: opts.lsRemote ?? '2', FAKE_TEAMS: opts.teams ?? '{"data":[],"ok":true}' };
-  const r = spawnSync('sh', ['-c', script], { input: opts.stdin ?? '', encoding: 'utf8', env });
+  const command = opts.loginShell ? (opts.bare ? script : inSh(script)) : script;
+  const r = spawnSync(opts.loginShell ?? 'sh', ['-c', command], { input: opts.stdin ?? '', encoding: 'utf8', env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, calls: readFileSync(log, 'utf8') };
 }
 
@@ -138,9 +152,9 @@ describe('Gitea scripts', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('pushed main (abc1234) to raibid/raibid-ci\n');
     const git = r.calls.split('\n').filter((l) => l.startsWith('git '));
-    expect(git[0]).toBe('git ls-remote --exit-code --heads http://10.43.0.50:3000/raibid/raibid-ci.git main');
+    expect(git[0]).toBe('git -c credential.helper= ls-remote --exit-code --heads http://10.43.0.50:3000/raibid/raibid-ci.git main');
     expect(git[1]).toMatch(new RegExp(`^git clone --quiet --bare ${REMOTE_BUNDLE_PATH} /.+/repo.git$`));
-    expect(git[2]).toMatch(/^git -C \/.+\/repo.git push --quiet http:\/\/10.43.0.50:3000\/raibid\/raibid-ci.git refs\/heads\/main:refs\/heads\/main$/);
+    expect(git[2]).toMatch(/^git -c credential.helper= -C \/.+\/repo.git push --quiet http:\/\/10.43.0.50:3000\/raibid\/raibid-ci.git refs\/heads\/main:refs\/heads\/main$/);
     expect(r.calls).not.toContain(PASSWORD);
   });
 
@@ -149,6 +163,44 @@ describe('Gitea scripts', () => {
     const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200', { lsRemote: '0' });
     expect(r.stdout).toBe('raibid/raibid-ci already has main; bootstrap pushes only into an empty repository\n');
     expect(r.calls).not.toContain(' push ');
+  });
+
+  it('fails when git ls-remote fails for another reason than a missing branch (exit 2)', () => {
+    stubGit();
+    const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200', { lsRemote: '128' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('git ls-remote of http://10.43.0.50:3000/raibid/raibid-ci.git failed (exit 128):\n');
+    expect(r.calls).not.toContain(' push ');
+  });
+
+  it('fails with a clear message when the admin credentials cannot be read from the cluster', () => {
+    const r = spawnSync('sh', ['-c', repositoryScript(c)], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CURL_LOG: '/dev/null', FAKE_STATUS: '404', FAKE_NO_SECRET: '1' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('cannot read the Gitea admin credentials from Secret infrastructure/gitea-admin');
+  });
+
+  it('bounds every curl call to Gitea in time', () => {
+    for (const s of [readyScript(c), repositoryScript(c), pushScript(c, REMOTE_BUNDLE_PATH)]) {
+      const curls = s.split('\n').flatMap((l) => l.match(/curl [^;]*/g) ?? []);
+      expect(curls.length).toBeGreaterThan(0);
+      for (const call of curls) expect(call).toContain('--connect-timeout 5 --max-time 60');
+    }
+  });
+
+  it.skipIf(!hasZsh)('runs under a zsh login shell through inSh (and fails without it)', () => {
+    const ok = run(repositoryScript(c), '404', { loginShell: 'zsh' });
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout).toBe('created organisation raibid\ncreated repository raibid/raibid-ci\n');
+    const bare = run(repositoryScript(c), '404', { loginShell: 'zsh', bare: true });
+    expect(bare.code).not.toBe(0);
+    expect(bare.stderr).toContain('is unknown');
+  });
+
+  it('survives a round trip through inSh for scripts with quotes and backslashes', () => {
+    for (const s of [botUserScript(c), botTeamScript(c), tokenScript(c, "it's", ['read:repository'])]) {
+      const r = spawnSync('sh', ['-c', `${inSh('printf %s "$0"')} ${inSh(s).slice('sh -c '.length)}`], { encoding: 'utf8' });
+      expect(r.stdout).toBe(s);
+    }
   });
 
   it('pushes as the admin (the one user the branch protection lets push)', () => {

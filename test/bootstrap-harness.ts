@@ -52,6 +52,7 @@ export interface Registered {
   readonly additionalSecretOutputs: readonly string[];
   readonly retainOnDelete: boolean;
   readonly deleteBeforeReplace: boolean;
+  readonly protect: boolean;
   /** Inputs whose changes the engine ignores (`ignoreChanges`). */
   readonly ignoreChanges: readonly string[];
 }
@@ -127,6 +128,7 @@ export async function installMocks(stack = 'test'): Promise<Registered[]> {
           additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
           retainOnDelete: req.getRetainondelete() === true,
           deleteBeforeReplace: req.getDeletebeforereplace(),
+          protect: req.getProtect() === true,
           ignoreChanges: req.getIgnorechangesList(),
         });
       }

@@ -291,6 +291,54 @@ describe('machine scripts', () => {
   });
 });
 
+describe('k3s install waits for the node (installScript)', () => {
+  let root: string;
+
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'raibid-install-'));
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    const stub = (name: string, body: string) => {
+      writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+      chmodSync(join(bin, name), 0o755);
+    };
+    stub('sudo', 'exec "$@"');
+    stub('sleep', 'exit 0');
+    // k3s already installed; the node registers on the $FAKE_NODE_AFTER-th `get nodes` ("never": not at all).
+    stub(
+      'k3s',
+      [
+        'case "$*" in',
+        `  --version) echo "k3s version ${K3S_VERSION} (abc)" ;;`,
+        '  *"get --raw /readyz"*) echo ok ;;',
+        '  *"get nodes -o name"*) n=$(($(cat "$COUNT" 2>/dev/null || echo 0) + 1)); echo $n > "$COUNT"; [ "$FAKE_NODE_AFTER" != never ] && [ $n -ge "$FAKE_NODE_AFTER" ] && echo node/spark ;;',
+        '  *"wait --for=condition=Ready node --all"*) [ "$(cat "$COUNT" 2>/dev/null || echo 0)" -ge "$FAKE_NODE_AFTER" ] 2>/dev/null || { echo "error: no matching resources found" >&2; exit 1; }; echo "node/spark condition met" ;;',
+        'esac',
+      ].join('\n'),
+    );
+  });
+
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  const runInstall = (after: string) => {
+    const count = join(root, `count-${after}`);
+    return spawnSync('sh', ['-c', installScript()], { encoding: 'utf8', env: { ...process.env, PATH: `${join(root, 'bin')}:${process.env.PATH}`, COUNT: count, FAKE_NODE_AFTER: after } });
+  };
+
+  it('waits until the node has registered before waiting for it to be Ready', () => {
+    const r = runInstall('3');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('node/spark condition met');
+  });
+
+  it('fails with what to look at when no node registers', () => {
+    const r = runInstall('never');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('no node registered with k3s within 120 s; look at: sudo journalctl -u k3s\n');
+  });
+});
+
 describe('user namespaces for rootless BuildKit (usernsScript)', () => {
   const isRoot = process.getuid?.() === 0;
   let root: string;

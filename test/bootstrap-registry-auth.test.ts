@@ -39,7 +39,8 @@ beforeAll(() => {
   // Not root (a developer machine): `install -o root -g root` would fail, so the stand-in drops the owner.
   stub('sudo', isRoot ? 'exec "$@"' : 'if [ "$1" = install ]; then shift; exec install $(printf "%s\\n" "$@" | sed "/^-[og]$/{N;d}"); fi\nexec "$@"');
   stub('systemctl', 'printf "systemctl %s\\n" "$*" >> "$CALLS"\ncase "$1" in is-active) exit "$FAKE_K3S_ACTIVE" ;; esac');
-  stub('k3s', 'printf "k3s %s\\n" "$*" >> "$CALLS"');
+  stub('k3s', 'printf "k3s %s\\n" "$*" >> "$CALLS"\n[ "$FAKE_READYZ_FAIL" = 1 ] && exit 1\nexit 0');
+  stub('sleep', 'exit 0');
 });
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -53,6 +54,12 @@ beforeEach(() => {
 function run(text: string, stdin: string, active = true): { code: number | null; stdout: string; stderr: string; calls: string[] } {
   const r = spawnSync('sh', ['-c', text], { input: stdin, encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, TMPDIR: scratch, CALLS: log, FAKE_K3S_ACTIVE: active ? '0' : '3' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, calls: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+}
+
+/** Runs with an API server that never answers /readyz after the restart. */
+function runStuck(text: string, stdin: string): { code: number | null; stderr: string } {
+  const r = spawnSync('sh', ['-c', text], { input: stdin, encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, TMPDIR: scratch, CALLS: log, FAKE_K3S_ACTIVE: '0', FAKE_READYZ_FAIL: '1' } });
+  return { code: r.status, stderr: r.stderr };
 }
 
 const restarts = (calls: readonly string[]) => calls.filter((l) => l === 'systemctl restart k3s').length;
@@ -106,6 +113,14 @@ describe('registries.yaml with the registry login (writeFileScript)', () => {
       expect(r.stdout + r.stderr + r.calls.join('\n')).not.toContain('MOCKREGISTRYTOKEN');
     }
     expect(readdirSync(scratch)).toEqual([]);
+  });
+});
+
+describe('API server wait after a restart', () => {
+  it('fails loudly when the API server does not come back', () => {
+    const r = runStuck(writeFileScript(file, '0600', true), withAuth(TOKEN));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('the k3s API server did not answer /readyz within 300 s; look at: sudo journalctl -u k3s\n');
   });
 });
 

@@ -8,13 +8,13 @@ import { config, removeTemp, synthToTemp } from './helpers.js';
 import { SECRETS } from '../src/secrets/catalog.js';
 import { FLUX_NAMESPACE, FLUX_SOURCE } from '../src/gitops/cluster.js';
 import type { BootstrapOutputs } from '../src/bootstrap/bootstrap.js';
-import { REGISTRY_PULL_TOKEN, tokenKeys } from '../src/bootstrap/gitea.js';
+import { REGISTRY_PULL_TOKEN, tokenKeys, tokenTriggers } from '../src/bootstrap/gitea.js';
 import { branchProtectionScript, revokeTokenScript, tokenScript } from '../src/bootstrap/gitea-scripts.js';
 import { botTeamScript, botUserScript } from '../src/bootstrap/gitea-bot-scripts.js';
 import { installScript, USERNS_SYSCTL_PATH, usernsScript } from '../src/bootstrap/k3s.js';
 import { ONE_SHOT_IGNORED } from '../src/bootstrap/one-shot.js';
 import { K3S_REGISTRIES_PATH, k3sConfigYaml, registriesYaml } from '../src/bootstrap/k3s-config.js';
-import { removeFileScript, seedFileScript, writeFileScript } from '../src/bootstrap/shell.js';
+import { inSh, removeFileScript, seedFileScript, writeFileScript } from '../src/bootstrap/shell.js';
 import { preflightScript } from '../src/bootstrap/preflight-script.js';
 import { readFluxSync } from '../src/bootstrap/manifests.js';
 import { CONFIG_NAMESPACE } from '../src/bootstrap/stack-config.js';
@@ -52,6 +52,14 @@ beforeAll(async () => {
 });
 
 afterAll(() => removeTemp(dir));
+
+/** The script a remote command runs, from its `sh -c <quoted script>` (fails on anything else). */
+const body = (input: unknown): string => {
+  const text = String(unwrapSecrets(input));
+  const m = /^sh -c '([\s\S]*)'$/.exec(text);
+  if (!m) throw new Error(`not an sh -c command: ${text.slice(0, 80)}`);
+  return m[1].replace(/'"'"'/g, "'").replace(/'"\\\\"'/g, '\\');
+};
 
 describe('bootstrap program: resource graph', () => {
   it('has one component per step, typed raibid:bootstrap:*', () => {
@@ -138,7 +146,7 @@ describe('bootstrap program: resource graph', () => {
 
 describe('bootstrap program: what it applies', () => {
   it('runs the preflight generated from raibid.yaml', () => {
-    expect(byName('raibid-preflight-check').inputs).toMatchObject({ create: 'sh -s', stdin: preflightScript(c, '192.168.1.50') });
+    expect(byName('raibid-preflight-check').inputs).toMatchObject({ create: inSh('sh -s'), stdin: preflightScript(c, '192.168.1.50') });
   });
 
   it('writes the k3s config and registries files generated from raibid.yaml', () => {
@@ -147,13 +155,13 @@ describe('bootstrap program: what it applies', () => {
   });
 
   it('writes the first registries.yaml only when the machine has none, so it never drops the registry login', () => {
-    expect(byName('raibid-k3s-registries').inputs.create).toBe(seedFileScript(K3S_REGISTRIES_PATH, '0600', true, 'the RegistryAuth step'));
+    expect(body(byName('raibid-k3s-registries').inputs.create)).toBe(seedFileScript(K3S_REGISTRIES_PATH, '0600', true, 'the RegistryAuth step'));
   });
 
   it('rewrites registries.yaml with the pull token, restarting k3s only on a change', () => {
     const file = byName('raibid-registry-auth-file');
     expect(under('raibid-registry-auth')).toEqual([file]);
-    expect(file.inputs.create).toBe(writeFileScript(K3S_REGISTRIES_PATH, '0600', true));
+    expect(body(file.inputs.create)).toBe(writeFileScript(K3S_REGISTRIES_PATH, '0600', true));
     expect(unwrapSecrets(file.inputs.stdin)).toBe(registriesYaml(c, { username: 'raibid-admin', password: 'MOCKTOKENraibid-tokens-registry-pull' }));
     expect(file.inputs.delete).toBeUndefined();
   });
@@ -164,14 +172,14 @@ describe('bootstrap program: what it applies', () => {
 
   it('lifts the AppArmor restriction on unprivileged user namespaces for rootless BuildKit, before k3s', () => {
     const userns = byName('raibid-k3s-userns');
-    expect(userns.inputs).toMatchObject({ create: usernsScript(), delete: removeFileScript(USERNS_SYSCTL_PATH) });
+    expect(userns.inputs).toMatchObject({ create: inSh(usernsScript()), delete: inSh(removeFileScript(USERNS_SYSCTL_PATH)) });
     expect(byName('raibid-k3s-install').deps).toContain(userns.urn);
   });
 
   it('installs the pinned k3s and uninstalls it on destroy', () => {
     const install = byName('raibid-k3s-install').inputs;
-    expect(install.create).toContain(`INSTALL_K3S_VERSION='${K3S_VERSION}'`);
-    expect(install.delete).toContain('k3s-uninstall.sh');
+    expect(body(install.create)).toContain(`INSTALL_K3S_VERSION='${K3S_VERSION}'`);
+    expect(body(install.delete)).toContain('k3s-uninstall.sh');
     expect(install.triggers).toBeUndefined();
   });
 
@@ -212,70 +220,124 @@ describe('bootstrap program: what it applies', () => {
   it('creates a Gitea token per gitea-token key of the catalogue, from the machine', () => {
     const tokens = resources.filter((r) => r.name.startsWith('raibid-tokens-') && r.custom).map((r) => r.name).sort();
     expect(tokens).toEqual(['raibid-tokens-flux-system-password', 'raibid-tokens-gitea-agent-token-token', 'raibid-tokens-registry-pull']);
-    expect(byName('raibid-tokens-gitea-agent-token-token').inputs.create).toContain(`'{"name":"raibid-ci-gitea-agent-token-token","scopes":["write:repository","write:package","read:organization"]}'`);
+    expect(body(byName('raibid-tokens-gitea-agent-token-token').inputs.create)).toContain(`'{"name":"raibid-ci-gitea-agent-token-token","scopes":["write:repository","write:package","read:organization"]}'`);
   });
 
   it('creates each token as the user the catalogue names: the bot with its password on stdin, the admin from the cluster', () => {
     const agent = byName('raibid-tokens-gitea-agent-token-token');
     const [agentKey] = tokenKeys(c).filter((t) => t.spec.name === 'gitea-agent-token');
     expect(agentKey.user).toBe('bot');
-    expect(agent.inputs.create).toBe(tokenScript(c, agentKey.name, agentKey.scopes, 'bot'));
+    expect(body(agent.inputs.create)).toBe(tokenScript(c, agentKey.name, agentKey.scopes, 'bot'));
     expect(isSecretValue(agent.inputs.stdin)).toBe(true);
     expect(unwrapSecrets(agent.inputs.stdin)).toBe('MOCKRANDOMraibid-bot-password');
     expect(agent.additionalSecretOutputs).toEqual(expect.arrayContaining(['stdout', 'stdin']));
-    expect(agent.inputs.delete).toBe(revokeTokenScript(c, agentKey.name, 'bot'));
+    expect(body(agent.inputs.delete)).toBe(revokeTokenScript(c, agentKey.name, 'bot'));
     const flux = byName('raibid-tokens-flux-system-password');
     const [fluxKey] = tokenKeys(c).filter((t) => t.spec.name === 'flux-system');
     expect(fluxKey.user).toBe('admin');
-    expect(flux.inputs.create).toBe(tokenScript(c, fluxKey.name, fluxKey.scopes, 'admin'));
+    expect(body(flux.inputs.create)).toBe(tokenScript(c, fluxKey.name, fluxKey.scopes, 'admin'));
     expect(flux.inputs.stdin).toBeUndefined();
   });
 
   it('creates the bot user with its generated password on stdin, and its team', () => {
     const user = byName('raibid-bot-user');
-    expect(user.inputs.create).toBe(botUserScript(c));
+    expect(body(user.inputs.create)).toBe(botUserScript(c));
     expect(isSecretValue(user.inputs.stdin)).toBe(true);
     expect(unwrapSecrets(user.inputs.stdin)).toBe('MOCKRANDOMraibid-bot-password');
     expect(user.additionalSecretOutputs).toContain('stdin');
-    expect(byName('raibid-bot-team').inputs.create).toBe(botTeamScript(c));
+    expect(body(byName('raibid-bot-team').inputs.create)).toBe(botTeamScript(c));
     expect(byName('raibid-bot-password').inputs).toMatchObject({ length: 32, special: false });
   });
 
   it('protects the GitOps branch so that only the admin pushes, after the push', () => {
     const protection = byName('raibid-gitea-protection');
-    expect(protection.inputs.create).toBe(branchProtectionScript(c));
+    expect(body(protection.inputs.create)).toBe(branchProtectionScript(c));
     expect(protection.deps).toContain(byName('raibid-gitea-push').urn);
   });
 
-  it('runs one-shot commands again only when what they are about changes (triggers) or on --replace', () => {
+  it('names in triggers what each one-shot command is about, and ignores only the connection and logging', () => {
     const tokens = resources.filter((r) => r.name.startsWith('raibid-tokens-') && r.custom);
     const oneShot = [...tokens, ...['raibid-bot-user', 'raibid-bot-team', 'raibid-gitea-repository', 'raibid-gitea-push', 'raibid-gitea-protection'].map(byName)];
+    expect(ONE_SHOT_IGNORED).toEqual(['connection', 'logging']);
     for (const r of oneShot) {
-      expect(r.ignoreChanges, r.name).toEqual(expect.arrayContaining(['connection', 'create', 'delete']));
+      // An ignored script or stdin would be copied back from the state: a replacement would run the old one.
+      expect(r.ignoreChanges, r.name).toEqual(['connection', 'logging']);
       expect((r.inputs.triggers as unknown[]).length, r.name).toBeGreaterThan(0);
     }
-    expect(ONE_SHOT_IGNORED).toEqual(['connection', 'create', 'delete', 'logging']);
-    // A token survives a new bot password; the bot user must not (it sets the new password).
-    for (const r of tokens) expect(r.ignoreChanges, r.name).toContain('stdin');
-    expect(byName('raibid-bot-user').ignoreChanges).not.toContain('stdin');
-    expect(byName('raibid-tokens-gitea-agent-token-token').inputs.triggers).toEqual(['raibid-bot', 'raibid-ci-gitea-agent-token-token', 'write:repository', 'write:package', 'read:organization']);
+    expect(byName('raibid-tokens-gitea-agent-token-token').inputs.triggers).toEqual(['raibid-bot', 'raibid-ci-gitea-agent-token-token', 'write:repository', 'write:package', 'read:organization', c.namespaces.infrastructure]);
     expect(byName('raibid-gitea-push').inputs.triggers).toEqual(['raibid', 'raibid-ci', 'main']);
     expect(byName('raibid-gitea-bundle').ignoreChanges).toEqual(['source', 'connection']);
+  });
+
+  it('builds each token script from its triggers alone, so no other config change issues a new token', () => {
+    const other = config('gitea:\n  admin:\n    username: someone-else\nflux:\n  organization: another-org\ncluster:\n  nodeAddress: 192.168.1.60\n');
+    for (const t of tokenKeys(c)) {
+      expect(tokenTriggers(other, t.name, t.scopes, t.user), t.name).toEqual(tokenTriggers(c, t.name, t.scopes, t.user).map((v) => (v === c.gitea.admin.username ? 'someone-else' : v)));
+      if (t.user === 'bot') {
+        expect(tokenScript(other, t.name, t.scopes, t.user), t.name).toBe(tokenScript(c, t.name, t.scopes, t.user));
+        expect(revokeTokenScript(other, t.name, t.user), t.name).toBe(revokeTokenScript(c, t.name, t.user));
+      } else {
+        expect(tokenScript(other, t.name, t.scopes, t.user), t.name).toBe(tokenScript(c, t.name, t.scopes, t.user));
+      }
+    }
+    // …and a change of a trigger does change the script (the namespace is one).
+    const moved = config('namespaces:\n  infrastructure: infra2\n');
+    const [t] = tokenKeys(c);
+    expect(tokenScript(moved, t.name, t.scopes, t.user)).not.toBe(tokenScript(c, t.name, t.scopes, t.user));
+    expect(tokenTriggers(moved, t.name, t.scopes, t.user)).toContain('infra2');
   });
 
   it('lets every other command follow its inputs (they converge and are cheap to re-run)', () => {
     for (const name of ['raibid-preflight-check', 'raibid-k3s-config', 'raibid-k3s-registries', 'raibid-k3s-hosts', 'raibid-k3s-userns', 'raibid-k3s-install', 'raibid-gitea-ready', 'raibid-registry-auth-file']) {
       expect(byName(name).ignoreChanges, name).toEqual([]);
     }
-    expect(byName('raibid-k3s-install').inputs.create).toBe(installScript());
+    expect(body(byName('raibid-k3s-install').inputs.create)).toBe(installScript());
+  });
+
+  it('runs every remote script as `sh -c <script>`, whatever the login shell', () => {
+    const commands = resources.filter((r) => r.type === 'command:remote:Command');
+    expect(commands.length).toBeGreaterThan(10);
+    for (const r of commands) {
+      for (const field of ['create', 'update', 'delete'] as const) {
+        const v = r.inputs[field];
+        if (v === undefined) continue;
+        expect(String(unwrapSecrets(v)).startsWith('sh -c '), `${r.name}.${field}`).toBe(true);
+      }
+    }
+  });
+
+  it('removes a file before writing it again when a file step is replaced (the old delete never runs last)', () => {
+    for (const name of ['raibid-k3s-config', 'raibid-k3s-registries', 'raibid-k3s-hosts', 'raibid-k3s-userns']) expect(byName(name).deleteBeforeReplace, name).toBe(true);
+  });
+
+  it('protects the k3s install, so no replacement uninstalls k3s', () => {
+    expect(byName('raibid-k3s-install').protect).toBe(true);
+    expect(resources.filter((r) => r.protect).map((r) => r.name)).toEqual(['raibid-k3s-install']);
+  });
+
+  it('refreshes /etc/hosts when the stack host changes', () => {
+    expect(byName('raibid-k3s-hosts').inputs.triggers).toEqual(['192.168.1.50']);
+  });
+
+  it('gives the Kubernetes provider a clusterIdentifier, so a new kubeconfig or host never replaces every object', () => {
+    expect(byName('raibid-kubeconfig-provider').inputs.clusterIdentifier).toBe(c.cluster.name);
+  });
+
+  it('reads the kubeconfig again after an upgrade, a reinstall or when raibid-ci:kubeconfigRefresh changes', () => {
+    expect(byName('raibid-kubeconfig-read').inputs.triggers).toEqual([K3S_VERSION, 'raibid-k3s-install-id', '']);
+  });
+
+  it('never hands a previous (secret) stdout back to a script in the environment', () => {
+    const tokens = resources.filter((x) => x.name.startsWith('raibid-tokens-') && x.custom);
+    for (const r of [byName('raibid-kubeconfig-read'), ...tokens]) expect(r.inputs.addPreviousOutputInEnv, r.name).toBe(false);
   });
 
   it('creates a pull-only token for containerd and revokes it on destroy', () => {
     const pull = byName('raibid-tokens-registry-pull').inputs;
     expect(REGISTRY_PULL_TOKEN.scopes).toEqual(['read:package']);
-    expect(pull.create).toContain(`'{"name":"raibid-node-registry-pull","scopes":["read:package"]}'`);
-    expect(pull.create).toBe(tokenScript(c, 'raibid-node-registry-pull', ['read:package']));
-    expect(pull.delete).toBe(revokeTokenScript(c, 'raibid-node-registry-pull'));
+    expect(body(pull.create)).toContain(`'{"name":"raibid-node-registry-pull","scopes":["read:package"]}'`);
+    expect(body(pull.create)).toBe(tokenScript(c, 'raibid-node-registry-pull', ['read:package']));
+    expect(body(pull.delete)).toBe(revokeTokenScript(c, 'raibid-node-registry-pull'));
   });
 });
 

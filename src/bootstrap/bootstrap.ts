@@ -95,7 +95,14 @@ export class Bootstrap extends pulumi.ComponentResource {
 
     this.preflight = new Preflight(`${name}-preflight`, { connection, config, host: stack.host }, child);
     this.k3s = new K3s(`${name}-k3s`, { connection, config, host: stack.host, after: [this.preflight.check] }, child);
-    this.kubeconfig = new Kubeconfig(`${name}-kubeconfig`, { connection, host: stack.host, apiServerPort: config.network.apiServerPort, after: [this.k3s.install] }, child);
+    this.kubeconfig = new Kubeconfig(`${name}-kubeconfig`, {
+        connection,
+        host: stack.host,
+        apiServerPort: config.network.apiServerPort,
+        clusterName: config.cluster.name,
+        install: this.k3s.install,
+        ...(stack.kubeconfigRefresh ? { refresh: stack.kubeconfigRefresh } : {}),
+      }, child);
     const provider = this.kubeconfig.provider;
 
     const { foundation, platform } = splitBundle(inputs.bundle);

@@ -16,6 +16,7 @@ import * as command from '@pulumi/command';
 import * as random from '@pulumi/random';
 import type { RaibidConfig } from '../config/resolve.js';
 import type { Connection } from './connection.js';
+import { remoteCommand } from './remote.js';
 import { after, type After } from './deps.js';
 import { botTeamBody, botTeamScript, botUserScript } from './gitea-bot-scripts.js';
 import { oneShot } from './one-shot.js';
@@ -46,7 +47,7 @@ export class GiteaBot extends pulumi.ComponentResource {
       { length: BOT_PASSWORD_LENGTH, special: false, upper: true, lower: true, numeric: true, minUpper: 1, minLower: 1, minNumeric: 1 },
       { parent: this },
     );
-    this.user = new command.remote.Command(
+    this.user = remoteCommand(
       `${name}-user`,
       {
         connection,
@@ -58,7 +59,7 @@ export class GiteaBot extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: args.after, additionalSecretOutputs: ['stdin'], ...oneShot() },
     );
-    this.team = new command.remote.Command(
+    this.team = remoteCommand(
       `${name}-team`,
       { connection, create: botTeamScript(config), triggers: [config.flux.organization, bot.username, JSON.stringify(botTeamBody())] },
       { parent: this, dependsOn: after(args.after, this.user), ...oneShot() },

@@ -16,6 +16,9 @@ import { script, sh } from './shell.js';
 export const GITEA_READY_ATTEMPTS = 120;
 export const GITEA_READY_INTERVAL_SECONDS = 5;
 
+/** curl options of every request to Gitea: a hung connection or request fails instead of hanging `pulumi up`. */
+export const CURL_TIMEOUTS = '--connect-timeout 5 --max-time 60';
+
 /** Who a script logs in to Gitea as: the admin (from the gitea-admin Secret) or the bot (password on stdin). */
 export type GiteaLogin = 'admin' | 'bot';
 
@@ -40,6 +43,8 @@ export function giteaPrelude(c: RaibidConfig, login: GiteaLogin = 'admin'): stri
       ? [
           `kc get secret ${sh(user.name)} -o jsonpath=${field(user.key)} | base64 -d > "$work/user"`,
           `kc get secret ${sh(pass.name)} -o jsonpath=${field(pass.key)} | base64 -d > "$work/pass"`,
+          // sh has no pipefail: a failed read leaves an empty file, caught here rather than as a 401 later.
+          `[ -s "$work/user" ] && [ -s "$work/pass" ] || { echo ${sh(`cannot read the Gitea admin credentials from Secret ${ns}/${user.name}; look at: sudo k3s kubectl -n ${ns} get secret ${user.name}`)} >&2; exit 1; }`,
         ]
       : [
           `printf '%s' ${sh(c.gitea.bot.username)} > "$work/user"`,
@@ -57,9 +62,9 @@ export function giteaPrelude(c: RaibidConfig, login: GiteaLogin = 'admin'): stri
     ...credentials,
     // printf is a shell builtin: the password never shows up in a process list.
     `printf 'user = "%s:%s"\\n' "$(cat "$work/user")" "$(cat "$work/pass")" > "$work/curlrc"`,
-    `api() { curl -sS --fail-with-body -K "$work/curlrc" -X "$1" -H 'Content-Type: application/json' \${3:+--data "$3"} "$gitea/api/v1$2"; }`,
-    `send() { curl -sS --fail-with-body -K "$work/curlrc" -X "$1" -H 'Content-Type: application/json' --data-binary @"$3" "$gitea/api/v1$2"; }`,
-    `status() { curl -sS -o /dev/null -w '%{http_code}' -K "$work/curlrc" -X "$1" "$gitea/api/v1$2"; }`,
+    `api() { curl -sS ${CURL_TIMEOUTS} --fail-with-body -K "$work/curlrc" -X "$1" -H 'Content-Type: application/json' \${3:+--data "$3"} "$gitea/api/v1$2"; }`,
+    `send() { curl -sS ${CURL_TIMEOUTS} --fail-with-body -K "$work/curlrc" -X "$1" -H 'Content-Type: application/json' --data-binary @"$3" "$gitea/api/v1$2"; }`,
+    `status() { curl -sS ${CURL_TIMEOUTS} -o /dev/null -w '%{http_code}' -K "$work/curlrc" -X "$1" "$gitea/api/v1$2"; }`,
   ].join('\n');
 }
 
@@ -69,7 +74,7 @@ export function readyScript(c: RaibidConfig): string {
   return script(
     giteaPrelude(c),
     `for i in $(seq 1 ${GITEA_READY_ATTEMPTS}); do`,
-    `  if [ "$(curl -s -o /dev/null -w '%{http_code}' "$gitea/api/healthz")" = 200 ] && [ "$(status GET /user)" = 200 ]; then echo "Gitea is up at $gitea"; exit 0; fi`,
+    `  if [ "$(curl -s ${CURL_TIMEOUTS} -o /dev/null -w '%{http_code}' "$gitea/api/healthz")" = 200 ] && [ "$(status GET /user)" = 200 ]; then echo "Gitea is up at $gitea"; exit 0; fi`,
     `  sleep ${GITEA_READY_INTERVAL_SECONDS}`,
     'done',
     `echo "Gitea at $gitea did not pass /api/healthz and the admin login within ${minutes} minutes; look at: sudo k3s kubectl -n ${c.namespaces.infrastructure} get pods" >&2`,
@@ -170,13 +175,17 @@ export function pushScript(c: RaibidConfig, bundlePath: string): string {
     'chmod 700 "$work/askpass"',
     'export GIT_ASKPASS="$work/askpass" RAIBID_WORK="$work" GIT_TERMINAL_PROMPT=0',
     `url="$gitea/${org}/${repo}.git"`,
-    `if git ls-remote --exit-code --heads "$url" ${sh(branch)} > /dev/null 2>&1; then`,
-    `  echo ${sh(`${org}/${repo} already has ${branch}; bootstrap pushes only into an empty repository`)}`,
-    'else',
-    `  git clone --quiet --bare ${sh(bundlePath)} "$work/repo.git"`,
-    `  git -C "$work/repo.git" push --quiet "$url" ${sh(`refs/heads/${branch}:refs/heads/${branch}`)}`,
-    `  echo "pushed ${branch} ($(git -C "$work/repo.git" rev-parse --short ${sh(`refs/heads/${branch}`)})) to ${org}/${repo}"`,
-    'fi',
+    // No credential helper: the user's own (store, cache) would keep the admin password.
+    `rc=0; git -c credential.helper= ls-remote --exit-code --heads "$url" ${sh(branch)} > /dev/null 2> "$work/ls-remote.err" || rc=$?`,
+    // --exit-code: 0 the branch exists, 2 it does not; anything else is a failure (network, login).
+    'case "$rc" in',
+    `  0) echo ${sh(`${org}/${repo} already has ${branch}; bootstrap pushes only into an empty repository`)} ;;`,
+    '  2)',
+    `    git clone --quiet --bare ${sh(bundlePath)} "$work/repo.git"`,
+    `    git -c credential.helper= -C "$work/repo.git" push --quiet "$url" ${sh(`refs/heads/${branch}:refs/heads/${branch}`)}`,
+    `    echo "pushed ${branch} ($(git -C "$work/repo.git" rev-parse --short ${sh(`refs/heads/${branch}`)})) to ${org}/${repo}" ;;`,
+    `  *) echo "git ls-remote of $url failed (exit $rc):" >&2; cat "$work/ls-remote.err" >&2; exit 1 ;;`,
+    'esac',
     `rm -f ${sh(bundlePath)}`,
   );
 }

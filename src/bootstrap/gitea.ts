@@ -13,6 +13,7 @@ import * as command from '@pulumi/command';
 import type { RaibidConfig } from '../config/resolve.js';
 import { SECRETS, secretNamespace, type SecretSpec } from '../secrets/catalog.js';
 import type { Connection } from './connection.js';
+import { remoteCommand } from './remote.js';
 import type { After } from './deps.js';
 import type { RepoSnapshot } from './repo-snapshot.js';
 import { branchProtectionScript, type GiteaLogin, loginName, pushScript, readyScript, repositoryScript, revokeTokenScript, tokenScript } from './gitea-scripts.js';
@@ -43,8 +44,8 @@ export class Gitea extends pulumi.ComponentResource {
     const { organization, repository, branch } = config.flux;
     // What the repository steps are about: another target is another repository.
     const target = [organization, repository, branch];
-    this.ready = new command.remote.Command(`${name}-ready`, { connection, create: readyScript(config) }, { parent: this, dependsOn: args.after, customTimeouts: { create: '15m' } });
-    this.repository = new command.remote.Command(
+    this.ready = remoteCommand(`${name}-ready`, { connection, create: readyScript(config) }, { parent: this, dependsOn: args.after, customTimeouts: { create: '15m' } });
+    this.repository = remoteCommand(
       `${name}-repository`,
       { connection, create: repositoryScript(config), triggers: target },
       { parent: this, dependsOn: [this.ready], ...oneShot() },
@@ -61,13 +62,13 @@ export class Gitea extends pulumi.ComponentResource {
       // Copied for the first push only; later commits reach Gitea by git push.
       { parent: this, dependsOn: [this.repository], ignoreChanges: ['source', 'connection'] },
     );
-    this.push = new command.remote.Command(
+    this.push = remoteCommand(
       `${name}-push`,
       { connection, create: pushScript(config, REMOTE_BUNDLE_PATH), triggers: target },
       { parent: this, dependsOn: [this.bundle, this.repository], ...oneShot() },
     );
     // After the push, which goes as the admin anyway (the one user the rule lets push).
-    this.protection = new command.remote.Command(
+    this.protection = remoteCommand(
       `${name}-protection`,
       { connection, create: branchProtectionScript(config), triggers: [...target, config.gitea.admin.username] },
       { parent: this, dependsOn: [this.push], ...oneShot() },
@@ -103,6 +104,15 @@ export function tokenKeys(c: RaibidConfig): TokenKey[] {
  */
 export const REGISTRY_PULL_TOKEN = { name: 'raibid-node-registry-pull', scopes: ['read:package'], user: 'admin' } as const;
 
+/**
+ * Everything a token's create and delete scripts are built from: the namespace of Gitea and of the
+ * gitea-admin Secret, the owner, the token's name and its scopes. tokenScript and revokeTokenScript read
+ * nothing else of the config, so the scripts change only when these do (test/bootstrap.test.ts checks it).
+ */
+export function tokenTriggers(c: RaibidConfig, tokenName: string, scopes: readonly string[], user: GiteaLogin): string[] {
+  return [loginName(c, user), tokenName, ...scopes, c.namespaces.infrastructure];
+}
+
 export interface GiteaTokensArgs {
   readonly connection: Connection;
   readonly config: RaibidConfig;
@@ -123,21 +133,24 @@ export class GiteaTokens extends pulumi.ComponentResource {
     const { connection, config } = args;
     // Created once, revoked on destroy; the token is kept in the state and never logged. A new owner,
     // name or scopes (triggers) or `pulumi up --replace` replaces it, revoking first: the revocation
-    // goes by name, so revoking after creating would revoke the new token. Nothing else re-runs it
-    // (one-shot.ts), as a new token breaks the pods that hold the old one until they restart.
+    // goes by name, so revoking after creating would revoke the new token. Its scripts are built from
+    // the triggers alone (tokenTriggers), so no unrelated config change issues a new token (one-shot.ts).
     const token = (id: string, tokenName: string, scopes: readonly string[], user: GiteaLogin) =>
-      new command.remote.Command(
+      remoteCommand(
         `${name}-${id}`,
         {
           connection,
           create: tokenScript(config, tokenName, scopes, user),
           delete: revokeTokenScript(config, tokenName, user),
-          // The bot logs in with its password, on stdin; the admin's comes from the cluster.
+          // The bot logs in with its password, on stdin; the admin's comes from the cluster. A new
+          // password re-runs the script: the bot's tokens are issued again with it.
           ...(user === 'bot' ? { stdin: args.botPassword } : {}),
-          triggers: [loginName(config, user), tokenName, ...scopes],
+          triggers: tokenTriggers(config, tokenName, scopes, user),
           logging: 'stderr',
+          // The previous stdout is the old token.
+          addPreviousOutputInEnv: false,
         },
-        { parent: this, dependsOn: args.after, additionalSecretOutputs: ['stdout', 'stdin'], deleteBeforeReplace: true, ...oneShot('stdin') },
+        { parent: this, dependsOn: args.after, additionalSecretOutputs: ['stdout', 'stdin'], deleteBeforeReplace: true, ...oneShot() },
       );
     this.commands = new Map(tokenKeys(config).map((t) => [`${t.spec.name}/${t.key}`, token(`${t.spec.name}-${t.key}`, t.name, t.scopes, t.user)]));
     this.registry = token('registry-pull', REGISTRY_PULL_TOKEN.name, REGISTRY_PULL_TOKEN.scopes, REGISTRY_PULL_TOKEN.user);

@@ -13,14 +13,21 @@
  *
  * The files are written before the first start; later changes restart k3s, and only when a file's
  * content actually changed.
+ *
+ * Replacement (`pulumi up --replace`, or the hosts step's trigger): a file step deletes before it
+ * creates (`deleteBeforeReplace`), since the other order would run the old `delete` last and remove the
+ * file just written. The install is protected (`protect`): replacing it would mean uninstalling k3s,
+ * which removes /etc/rancher/k3s and its files with it, while nothing would write config.yaml again.
+ * `pulumi destroy` therefore starts with `pulumi state unprotect` of the install (docs/bootstrap.md).
  */
 import * as pulumi from '@pulumi/pulumi';
 import * as command from '@pulumi/command';
 import type { RaibidConfig } from '../config/resolve.js';
 import type { Connection } from './connection.js';
+import { remoteCommand } from './remote.js';
 import { K3S_CONFIG_PATH, K3S_REGISTRIES_PATH, k3sConfigYaml, registriesYaml } from './k3s-config.js';
 import { K3S_INSTALL_SCRIPT_URL, K3S_VERSION } from './versions.js';
-import { removeFileScript, script, seedFileScript, sh, writeFileScript } from './shell.js';
+import { removeFileScript, script, seedFileScript, sh, waitForApiServer, writeFileScript } from './shell.js';
 
 export interface K3sArgs {
   readonly connection: Connection;
@@ -55,6 +62,9 @@ export function removeHostsScript(): string {
   return `sudo sed -i ${sh(`/^${HOSTS_BEGIN}$/,/^${HOSTS_END}$/d`)} /etc/hosts || true\n`;
 }
 
+/** Seconds a first install waits for the node to register once the API server answers. */
+export const NODE_REGISTER_TIMEOUT_SECONDS = 120;
+
 /** Installs K3S_VERSION unless it is already installed, then waits for the node to be Ready. */
 export function installScript(): string {
   return script(
@@ -68,7 +78,11 @@ export function installScript(): string {
     // of the script cannot drop a setting.
     `  sudo env INSTALL_K3S_VERSION=${sh(K3S_VERSION)} INSTALL_K3S_EXEC=server sh "$tmp"`,
     'fi',
-    'for i in $(seq 1 60); do sudo k3s kubectl get --raw /readyz > /dev/null 2>&1 && break; sleep 5; done',
+    ...waitForApiServer(),
+    // On a first install the API server is ready before the node has registered, and `kubectl wait
+    // node --all` fails with "no matching resources": wait for the node object first.
+    `for i in $(seq 1 ${NODE_REGISTER_TIMEOUT_SECONDS / 5}); do [ -n "$(sudo k3s kubectl get nodes -o name 2> /dev/null)" ] && break; sleep 5; done`,
+    `[ -n "$(sudo k3s kubectl get nodes -o name 2> /dev/null)" ] || { echo ${sh(`no node registered with k3s within ${NODE_REGISTER_TIMEOUT_SECONDS} s; look at: sudo journalctl -u k3s`)} >&2; exit 1; }`,
     'sudo k3s kubectl wait --for=condition=Ready node --all --timeout=300s',
   );
 }
@@ -120,30 +134,33 @@ export class K3s extends pulumi.ComponentResource {
   constructor(name: string, args: K3sArgs, opts?: pulumi.ComponentResourceOptions) {
     super('raibid:bootstrap:K3s', name, {}, opts);
     const { connection, config } = args;
-    const after = { parent: this, dependsOn: [...args.after] };
+    // A file step removes its file before writing it again when replaced (see the file comment).
+    const after = { parent: this, dependsOn: [...args.after], deleteBeforeReplace: true };
 
-    this.configFile = new command.remote.Command(
+    this.configFile = remoteCommand(
       `${name}-config`,
       { connection, create: writeFileScript(K3S_CONFIG_PATH, '0600', true), stdin: k3sConfigYaml(config, { host: args.host }), delete: removeFileScript(K3S_CONFIG_PATH) },
       after,
     );
-    this.registriesFile = new command.remote.Command(
+    this.registriesFile = remoteCommand(
       `${name}-registries`,
       // Seed only: overwriting the RegistryAuth version would drop the registry login (and restart k3s twice).
       { connection, create: seedFileScript(K3S_REGISTRIES_PATH, '0600', true, 'the RegistryAuth step'), stdin: registriesYaml(config), delete: removeFileScript(K3S_REGISTRIES_PATH) },
       after,
     );
-    this.hosts = new command.remote.Command(`${name}-hosts`, { connection, create: hostsScript(config), delete: removeHostsScript() }, after);
+    // The script finds the LAN address on the machine; a new stack host (the machine moved) runs it again.
+    this.hosts = remoteCommand(`${name}-hosts`, { connection, create: hostsScript(config), delete: removeHostsScript(), triggers: [args.host] }, after);
     if (config.buildkit.enabled) {
       // On destroy the file goes; the running kernel keeps the value until the next reboot.
-      this.userns = new command.remote.Command(`${name}-userns`, { connection, create: usernsScript(), delete: removeFileScript(USERNS_SYSCTL_PATH) }, after);
+      this.userns = remoteCommand(`${name}-userns`, { connection, create: usernsScript(), delete: removeFileScript(USERNS_SYSCTL_PATH) }, after);
     }
-    this.install = new command.remote.Command(
+    this.install = remoteCommand(
       `${name}-install`,
       // No `triggers`: a trigger change replaces the resource, and replacing means uninstalling. A new
       // K3S_VERSION changes the script instead, which re-runs it in place: an upgrade keeping all data.
+      // Protected, so no replacement can uninstall k3s (see the file comment).
       { connection, create: installScript(), delete: uninstallScript() },
-      { parent: this, dependsOn: [this.configFile, this.registriesFile, this.hosts, ...(this.userns ? [this.userns] : [])], customTimeouts: { create: '20m', delete: '10m' } },
+      { parent: this, dependsOn: [this.configFile, this.registriesFile, this.hosts, ...(this.userns ? [this.userns] : [])], customTimeouts: { create: '20m', delete: '10m' }, protect: true },
     );
     this.registerOutputs({ version: K3S_VERSION });
   }

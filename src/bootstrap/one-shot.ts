@@ -1,24 +1,36 @@
 /**
  * One-shot remote commands: those whose every run has an effect worth avoiding (a new Gitea token, which
- * breaks the pods holding the old one) or that only make sense once (the first push).
+ * breaks the pods holding the old one until they restart) or that only make sense once (the first push).
  *
- * @pulumi/command runs `create` again on any change of its inputs, and the inputs change for reasons
- * unrelated to what the command does: the SSH connection (a new key, another port) or the script text
- * (a reworded message). A one-shot command therefore ignores those inputs and names in `triggers` what
- * it is about (a token's owner, name and scopes; the repository's organisation, name and branch): a
- * change there replaces it, as does `pulumi up --replace <urn>`; nothing else re-runs it.
+ * @pulumi/command runs `create` again in place when an input changes, and replaces the command (running
+ * `delete`, then `create`) when `triggers` change. A one-shot command names in `triggers` what it is
+ * about (a token's owner, name and scopes; the repository's organisation, name and branch).
  *
- * The price: Pulumi keeps the connection the command was created with and uses it for `delete` (token
- * revocation on destroy or replacement). When that connection no longer works (the old key was removed),
- * forget the command (`pulumi state delete <urn>`) and run `pulumi up`: it is created anew with the
- * current connection, and a token script replaces the token of the same name.
+ * Only `connection` (a new key, another port) and `logging` are ignored. `create`, `delete` and `stdin`
+ * never are: the engine copies an ignored input back from the state before it diffs or replaces, so a
+ * replacement would run the script recorded at creation (old organisation, old scopes, old bot
+ * password) instead of the current one.
+ *
+ * What follows from that:
+ * - Every one-shot script but the tokens' converges (it creates what is missing, brings what exists
+ *   back to the declared state, or does nothing), so running it again after an edit of its wording is
+ *   harmless.
+ * - A token script is built only from its `triggers` (tokenTriggers in gitea.ts), so it changes only
+ *   when they change or when the code of tokenScript itself changes; both issue a new token, and the
+ *   same `pulumi up` writes it into its Secret.
+ * - A bot token gets the bot's password on stdin: a new password issues new bot tokens.
+ *
+ * Pulumi keeps the connection the command was created with and uses it for `delete` (token revocation on
+ * destroy or replacement). When that connection no longer works (the old key was removed), forget the
+ * command (`pulumi state delete <urn>`) and run `pulumi up`: it is created anew with the current
+ * connection, and a token script replaces the token of the same name.
  */
 import type * as pulumi from '@pulumi/pulumi';
 
 /** Inputs a one-shot command never re-runs for. */
-export const ONE_SHOT_IGNORED = ['connection', 'create', 'delete', 'logging'] as const;
+export const ONE_SHOT_IGNORED = ['connection', 'logging'] as const;
 
-/** `ignoreChanges` of a one-shot command; `extra`: more inputs to ignore (a token's `stdin`). */
-export function oneShot(...extra: readonly string[]): Pick<pulumi.CustomResourceOptions, 'ignoreChanges'> {
-  return { ignoreChanges: [...ONE_SHOT_IGNORED, ...extra] };
+/** `ignoreChanges` of a one-shot command. */
+export function oneShot(): Pick<pulumi.CustomResourceOptions, 'ignoreChanges'> {
+  return { ignoreChanges: [...ONE_SHOT_IGNORED] };
 }

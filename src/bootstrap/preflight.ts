@@ -7,6 +7,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as command from '@pulumi/command';
 import type { RaibidConfig } from '../config/resolve.js';
 import type { Connection } from './connection.js';
+import { remoteCommand } from './remote.js';
 import { parseFacts, preflightScript } from './preflight-script.js';
 
 export interface PreflightArgs {
@@ -26,7 +27,7 @@ export class Preflight extends pulumi.ComponentResource {
     super('raibid:bootstrap:Preflight', name, {}, opts);
     // The script travels on stdin, so no quoting layer sits between it and the remote shell. It runs
     // again whenever it changes, i.e. whenever what raibid.yaml declares about the node changes.
-    this.check = new command.remote.Command(
+    this.check = remoteCommand(
       `${name}-check`,
       { connection: args.connection, create: 'sh -s', stdin: preflightScript(args.config, args.host) },
       { parent: this },

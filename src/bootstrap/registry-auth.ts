@@ -21,6 +21,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as command from '@pulumi/command';
 import type { RaibidConfig } from '../config/resolve.js';
 import type { Connection } from './connection.js';
+import { remoteCommand } from './remote.js';
 import type { After } from './deps.js';
 import type { K3s } from './k3s.js';
 import { K3S_REGISTRIES_PATH, registriesYaml } from './k3s-config.js';
@@ -32,8 +33,9 @@ export interface RegistryAuthArgs {
   /** The Gitea access token (scope `read:package`) of `config.gitea.admin.username`; a secret. */
   readonly token: pulumi.Output<string>;
   /**
-   * The K3s step. The file is written again whenever k3s was reinstalled or its first registries.yaml
-   * written anew (k3s-uninstall.sh deletes /etc/rancher/k3s), even though nothing else changed.
+   * The K3s step. The file is written again whenever the K3s step wrote its first registries.yaml anew
+   * (`pulumi up --replace` of it removes the file first) or k3s was reinstalled (only after `pulumi state
+   * unprotect` of the install; k3s-uninstall.sh deletes /etc/rancher/k3s), even though nothing else changed.
    */
   readonly k3s: K3s;
   /**
@@ -51,7 +53,7 @@ export class RegistryAuth extends pulumi.ComponentResource {
     super('raibid:bootstrap:RegistryAuth', name, {}, opts);
     const { connection, config } = args;
     const username = config.gitea.admin.username;
-    this.file = new command.remote.Command(
+    this.file = remoteCommand(
       `${name}-file`,
       {
         connection,

@@ -1,6 +1,11 @@
 /**
  * Small POSIX sh building blocks for the remote commands. Scripts never carry a secret: credentials are
  * read on the machine (from the cluster) or arrive on stdin.
+ *
+ * sshd runs a command with the SSH user's login shell (`$SHELL -c <command>`), which may be zsh (no word
+ * splitting of unquoted expansions) or fish (no `set -eu`). Every remote command therefore goes through
+ * `remoteCommand()`, which hands the script to `sh -c` as one quoted word: the login shell only starts
+ * sh, and stdin still reaches the script.
  */
 
 /** Single-quotes a value for sh: `it's` → `'it'"'"'s'`. */
@@ -8,9 +13,37 @@ export function sh(value: string | number): string {
   return `'${String(value).replace(/'/g, `'"'"'`)}'`;
 }
 
+/**
+ * Quotes a value as one word for sh, bash, zsh and fish alike: single quotes, with `'` and `\` (which
+ * fish treats as escapes inside single quotes) written inside double quotes, where every one of these
+ * shells reads `"'"` as `'` and `"\\"` as `\`.
+ */
+export function anyShellWord(value: string): string {
+  return `'${value.replace(/'/g, `'"'"'`).replace(/\\/g, `'"\\\\"'`)}'`;
+}
+
+/** `sh -c <script>`: what the login shell is given for every remote create/update/delete. */
+export function inSh(body: string): string {
+  return `sh -c ${anyShellWord(body)}`;
+}
+
 /** Joins script lines, starting with strict mode. */
 export function script(...lines: readonly string[]): string {
   return ['set -eu', ...lines].join('\n') + '\n';
+}
+
+/** Seconds the API server gets to answer /readyz after a (re)start. */
+export const API_READY_TIMEOUT_SECONDS = 300;
+
+/**
+ * Waits until the API server answers /readyz, and fails (with what to look at) when it still does not
+ * after API_READY_TIMEOUT_SECONDS: later steps talk to it.
+ */
+export function waitForApiServer(indent = ''): string[] {
+  return [
+    `ready=no; for i in $(seq 1 ${API_READY_TIMEOUT_SECONDS / 5}); do if sudo k3s kubectl get --raw /readyz > /dev/null 2>&1; then ready=yes; break; fi; sleep 5; done`,
+    `[ "$ready" = yes ] || { echo ${sh(`the k3s API server did not answer /readyz within ${API_READY_TIMEOUT_SECONDS} s; look at: sudo journalctl -u k3s`)} >&2; exit 1; }`,
+  ].map((l) => indent + l);
 }
 
 /** Installs "$tmp" as the root-owned file, then restarts k3s when asked and it runs. */
@@ -23,7 +56,7 @@ function installLines(path: string, mode: string, restartK3s: boolean): string[]
           'if systemctl is-active --quiet k3s; then',
           '  sudo systemctl restart k3s',
           // Later steps talk to the API server: wait until it answers again.
-          '  for i in $(seq 1 60); do sudo k3s kubectl get --raw /readyz > /dev/null 2>&1 && break; sleep 5; done',
+          ...waitForApiServer('  '),
           '  echo restarted k3s',
           'fi',
         ]

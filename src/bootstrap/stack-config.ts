@@ -34,6 +34,11 @@ export interface StackConfig {
   readonly sshKeyPassphrase?: pulumi.Output<string>;
   /** raibid.yaml to read instead of the usual lookup (`--config`, $RAIBID_CONFIG, ./raibid.yaml). */
   readonly raibidConfig?: string;
+  /**
+   * Any new value makes the next `pulumi up` read the admin kubeconfig from the machine again (its
+   * client certificate expires after a year; k3s renews the file when it restarts). @default ''
+   */
+  readonly kubeconfigRefresh?: string;
 }
 
 /** Raised for a stack config the bootstrap cannot use; `problems` has one line per key. */
@@ -112,6 +117,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
   }
 
   const raibidConfig = config.get('raibidConfig');
+  const kubeconfigRefresh = config.get('kubeconfigRefresh');
 
   if (problems.length > 0) throw new StackConfigError(stack, problems);
   const passphrase = config.getSecret('sshKeyPassphrase');
@@ -123,6 +129,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     sshPrivateKey: pulumi.secret(privateKey!),
     ...(passphrase ? { sshKeyPassphrase: passphrase } : {}),
     ...(raibidConfig ? { raibidConfig: expandPath(raibidConfig) } : {}),
+    ...(kubeconfigRefresh ? { kubeconfigRefresh } : {}),
   };
 }
 
