@@ -3,6 +3,7 @@
  * env var and the Service itself can never disagree.
  */
 import type { RaibidConfig } from './config/resolve.js';
+import { WEBHOOK_ROUTE } from './api/contract.js';
 
 export const GITEA_HTTP_SERVICE = 'gitea-http';
 export const GITEA_SSH_SERVICE = 'gitea-ssh';
@@ -17,8 +18,8 @@ export const REDIS_PORT = 6379;
 export const API_SERVICE = 'raibid-api';
 export const API_SERVICE_PORT = 80;
 export const API_LAN_SERVICE = 'raibid-api-lan';
-/** Path of the API that Gitea posts webhooks to. */
-export const WEBHOOK_PATH = '/webhooks/gitea';
+/** Path of the API that Gitea posts webhooks to (the API server's route, src/api/contract.ts). */
+export const WEBHOOK_PATH = WEBHOOK_ROUTE;
 export const BUILDKIT_SERVICE = 'buildkitd';
 export const BUILDKIT_PORT = 1234;
 

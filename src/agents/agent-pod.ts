@@ -32,24 +32,14 @@ import { bytes, cpuMillis, durationSeconds, formatBytes, formatCpu } from '../co
 import { buildkitAddress, giteaInternalUrl, redisInternalAddress } from '../endpoints.js';
 import { componentLabels, PART_OF } from '../labels.js';
 import { secretKeyRef } from '../secrets/catalog.js';
-import { AGENT_POOL_LABEL } from '../capacity/collect.js';
+import { AGENT_POOL_LABEL } from './contract.js';
 import { AGENT_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
+import { AGENT_CLAIMED_PATH, AGENT_DRAIN_COMMAND, AGENT_ENV, AGENT_HEALTH_PORT, AGENT_HEALTHZ_PATH, AGENT_HOME, AGENT_READYZ_PATH, AGENT_UID, CARGO_HOME, DEFAULT_IDLE_EXIT_SECONDS, SCCACHE_DIR, WORKSPACE_DIR } from './contract.js';
+import { apiPublicUrl } from '../endpoints.js';
 
-/** UID and GID of the agent images. */
-export const AGENT_UID = 1000;
-/** Health port of every agent. */
-export const AGENT_HEALTH_PORT = 8081;
-/** One-shot agents (ephemeral, direct): answers 200 once the agent has claimed its stream entry. */
-export const AGENT_CLAIMED_PATH = '/claimed';
+export { AGENT_CLAIMED_PATH, AGENT_DRAIN_COMMAND, AGENT_HEALTH_PORT, AGENT_UID, CARGO_HOME, DEFAULT_IDLE_EXIT_SECONDS, SCCACHE_DIR } from './contract.js';
 /** Seconds between claim probes: short, so KEDA's next poll (every pollingInterval) sees the claim. */
 export const CLAIM_PROBE_PERIOD_SECONDS = 1;
-/** Default seconds a one-shot agent waits for an entry before it exits 0. */
-export const DEFAULT_IDLE_EXIT_SECONDS = 60;
-/** Command that drains a pooled worker (preStop). */
-export const AGENT_DRAIN_COMMAND: readonly string[] = ['raibid-agent', 'drain'];
-/** Where the build caches are mounted. */
-export const CARGO_HOME = '/cache/cargo';
-export const SCCACHE_DIR = '/cache/sccache';
 /**
  * Share of the sccache volume sccache may fill (the rest is headroom). SCCACHE_CACHE_SIZE is the size
  * of the pool's one shared volume, not a per-agent share: every agent of the pool points its own
@@ -148,35 +138,38 @@ function env(o: AgentPodOptions): IEnvVar[] {
   const sccacheGiB = Math.max(1, Math.floor((bytes(p.cache.sccache) * SCCACHE_FILL) / 2 ** 30));
   const secret = (name: string, key: string): IEnvVar['valueFrom'] => ({ secretKeyRef: secretKeyRef(name, key) });
   return [
-    { name: 'RAIBID_POOL', value: p.name },
-    { name: 'RAIBID_MODE', value: p.mode },
-    { name: 'MAX_CONCURRENT_JOBS', value: String(p.slots) },
-    { name: 'JOB_TIMEOUT_SECONDS', value: String(durationSeconds(p.timeout)) },
-    { name: 'REDIS_URL', value: `redis://${redisInternalAddress(c)}` },
-    { name: 'REDIS_USERNAME', valueFrom: secret('redis-agent', 'username') },
-    { name: 'REDIS_PASSWORD', valueFrom: secret('redis-agent', 'password') },
-    { name: 'REDIS_STREAM', value: p.stream },
-    { name: 'REDIS_GROUP', value: p.group },
-    { name: 'REDIS_CONSUMER', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    { name: 'GITEA_URL', value: giteaInternalUrl(c) },
-    { name: 'GITEA_USER', value: c.gitea.bot.username },
-    { name: 'GITEA_TOKEN', valueFrom: secret('gitea-agent-token', 'token') },
-    { name: 'REGISTRY_HOST', value: c.registryHost },
+    { name: AGENT_ENV.pool, value: p.name },
+    { name: AGENT_ENV.mode, value: p.mode },
+    { name: AGENT_ENV.maxConcurrentJobs, value: String(p.slots) },
+    { name: AGENT_ENV.jobTimeoutSeconds, value: String(durationSeconds(p.timeout)) },
+    { name: AGENT_ENV.redisUrl, value: `redis://${redisInternalAddress(c)}` },
+    { name: AGENT_ENV.redisUsername, valueFrom: secret('redis-agent', 'username') },
+    { name: AGENT_ENV.redisPassword, valueFrom: secret('redis-agent', 'password') },
+    { name: AGENT_ENV.stream, value: p.stream },
+    { name: AGENT_ENV.group, value: p.group },
+    { name: AGENT_ENV.consumer, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: AGENT_ENV.giteaUrl, value: giteaInternalUrl(c) },
+    { name: AGENT_ENV.giteaUser, value: c.gitea.bot.username },
+    { name: AGENT_ENV.giteaToken, valueFrom: secret('gitea-agent-token', 'token') },
+    { name: AGENT_ENV.registryHost, value: c.registryHost },
+    { name: AGENT_ENV.publicUrl, value: apiPublicUrl(c) },
+    { name: AGENT_ENV.retentionSeconds, value: String(durationSeconds(c.jobs.retention)) },
+    { name: AGENT_ENV.workspace, value: WORKSPACE_DIR },
     ...(c.buildkit.enabled
       ? [
-          { name: 'BUILDKIT_HOST', value: buildkitAddress(c) },
+          { name: AGENT_ENV.buildkitHost, value: buildkitAddress(c) },
           // Per-architecture registry cache next to each image: <image>:buildcache-<arch>, all layers.
-          { name: 'BUILDKIT_CACHE_TAG', value: `buildcache-${c.node.arch}` },
-          { name: 'BUILDKIT_CACHE_EXPORT', value: `type=registry,ref={image}:buildcache-${c.node.arch},mode=max,image-manifest=true,oci-mediatypes=true${c.gitea.registry.tls ? '' : ',registry.insecure=true'}` },
-          { name: 'BUILDKIT_CACHE_IMPORT', value: `type=registry,ref={image}:buildcache-${c.node.arch}${c.gitea.registry.tls ? '' : ',registry.insecure=true'}` },
+          { name: AGENT_ENV.buildkitCacheTag, value: `buildcache-${c.node.arch}` },
+          { name: AGENT_ENV.buildkitCacheExport, value: `type=registry,ref={image}:buildcache-${c.node.arch},mode=max,image-manifest=true,oci-mediatypes=true${c.gitea.registry.tls ? '' : ',registry.insecure=true'}` },
+          { name: AGENT_ENV.buildkitCacheImport, value: `type=registry,ref={image}:buildcache-${c.node.arch}${c.gitea.registry.tls ? '' : ',registry.insecure=true'}` },
         ]
       : []),
-    { name: 'HOME', value: '/home/agent' },
-    { name: 'CARGO_HOME', value: CARGO_HOME },
-    { name: 'CARGO_BUILD_JOBS', value: String(parallel) },
-    { name: 'SCCACHE_DIR', value: SCCACHE_DIR },
-    { name: 'SCCACHE_CACHE_SIZE', value: `${sccacheGiB}G` },
-    ...(o.worker ? [] : [{ name: 'RAIBID_IDLE_EXIT_SECONDS', value: String(idleExitSeconds(o.idleExitSeconds)) }]),
+    { name: AGENT_ENV.home, value: AGENT_HOME },
+    { name: AGENT_ENV.cargoHome, value: CARGO_HOME },
+    { name: AGENT_ENV.cargoBuildJobs, value: String(parallel) },
+    { name: AGENT_ENV.sccacheDir, value: SCCACHE_DIR },
+    { name: AGENT_ENV.sccacheCacheSize, value: `${sccacheGiB}G` },
+    ...(o.worker ? [] : [{ name: AGENT_ENV.idleExitSeconds, value: String(idleExitSeconds(o.idleExitSeconds)) }]),
   ];
 }
 
@@ -201,17 +194,17 @@ function container(o: AgentPodOptions): IContainer {
       seccompProfile: { type: 'RuntimeDefault' },
     },
     volumeMounts: [
-      { name: 'workspace', mountPath: '/workspace' },
+      { name: 'workspace', mountPath: WORKSPACE_DIR },
       { name: 'tmp', mountPath: '/tmp' },
-      { name: 'home', mountPath: '/home/agent' },
+      { name: 'home', mountPath: AGENT_HOME },
       { name: 'cargo', mountPath: CARGO_HOME },
       { name: 'sccache', mountPath: SCCACHE_DIR },
     ],
     ports: [{ name: 'health', containerPort: AGENT_HEALTH_PORT, protocol: 'TCP' }],
     ...(o.worker
       ? {
-          livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
-          readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 2 },
+          livenessProbe: { httpGet: { path: AGENT_HEALTHZ_PATH, port: 'health' }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
+          readinessProbe: { httpGet: { path: AGENT_READYZ_PATH, port: 'health' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 2 },
           lifecycle: { preStop: { exec: { command: [...AGENT_DRAIN_COMMAND] } } },
         }
       : {

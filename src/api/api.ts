@@ -13,12 +13,14 @@
  *   can create, watch and delete Jobs and read their pods and logs in `ci` — nothing else. Without
  *   direct pools the pod gets no token at all.
  */
-import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch, Lazy, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { stringify } from 'yaml';
 import { cpuMillis, bytes } from '../config/quantity.js';
-import { API_LAN_SERVICE, API_SERVICE, API_SERVICE_PORT, GITEA_HTTP_PORT, REDIS_PORT, WEBHOOK_PATH, apiPublicUrl, giteaInternalUrl, redisInternalAddress } from '../endpoints.js';
+import { API_LAN_SERVICE, API_SERVICE, API_SERVICE_PORT, GITEA_HTTP_PORT, REDIS_PORT, apiPublicUrl, giteaInternalUrl, redisInternalAddress } from '../endpoints.js';
+import { API_CONFIG_DIR, API_ENV, API_SETTINGS_FILE, HEALTH_PATH, READY_PATH, directJobTemplatePath, type ApiSettingsInput } from './contract.js';
+import { durationSeconds } from '../config/quantity.js';
 import { ComponentChart, type ComponentChartProps } from '../gitops/component.js';
 import { componentLabels, selectorLabels } from '../labels.js';
 import { allowTraffic, type Flow } from '../network/policy.js';
@@ -28,8 +30,6 @@ import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 
 /** UID/GID of the API image. */
 export const API_UID = 1000;
-/** Mount point of the API's ConfigMap. */
-export const API_CONFIG_DIR = '/etc/raibid';
 
 /** Size limit of the API's /tmp emptyDir, MiB. */
 export const API_TMP_MEBIBYTES = 128;
@@ -51,7 +51,7 @@ export class Api extends ComponentChart {
   readonly kubernetesAccess: boolean;
   readonly name = API_SERVICE;
 
-  constructor(scope: Construct, id: string, props: Omit<ComponentChartProps, 'layer' | 'bootstrap'>) {
+  constructor(scope: Construct, id: string, props: Omit<ComponentChartProps, 'layer' | 'bootstrap'> & { readonly directConcurrency?: (pool: string) => number }) {
     super(scope, id, { ...props, layer: 'apps', bootstrap: false });
     const c = props.config;
     const a = c.api;
@@ -71,29 +71,32 @@ export class Api extends ComponentChart {
       binding.addSubjects(sa);
     }
 
-    const settings = {
+    const settings = (): ApiSettingsInput => ({
       listen: `0.0.0.0:${a.port}`,
-      webhookPath: WEBHOOK_PATH,
       publicUrl: apiPublicUrl(c),
-      giteaUrl: giteaInternalUrl(c),
-      redisAddress: redisInternalAddress(c),
       namespace,
       pools: c.agents.pools.map((p) => ({
         name: p.name,
         mode: p.mode,
         stream: p.stream,
         group: p.group,
-        ...(p.mode === 'direct' ? { jobTemplate: `${API_CONFIG_DIR}/jobs/${p.name}` } : {}),
+        ...(p.mode === 'direct' ? { jobTemplate: directJobTemplatePath(p.name), maxConcurrentJobs: props.directConcurrency?.(p.name) ?? 1 } : {}),
       })),
-    };
-    const config = new kplus.ConfigMap(this, 'config', { metadata: { name, namespace, labels }, data: { 'config.yaml': stringify(settings, { lineWidth: 0 }) } });
+      defaultPool: c.jobs.defaultPool,
+      allowedOwners: [...c.jobs.allowedOwners],
+      tagPushes: c.jobs.tagPushes,
+      supersede: c.jobs.supersede,
+      retentionSeconds: durationSeconds(c.jobs.retention),
+      maxAttempts: c.jobs.maxAttempts,
+    });
+    const config = new kplus.ConfigMap(this, 'config', { metadata: { name, namespace, labels }, data: { 'config.yaml': Lazy.any({ produce: () => stringify(settings(), { lineWidth: 0 }) }) } });
 
     const secretEnv = (sid: string, secret: string, key: string) => kplus.EnvValue.fromSecretValue({ secret: kplus.Secret.fromSecretName(this, sid, secretName(secret)), key });
     const volumeMounts: kplus.VolumeMount[] = [
       { path: API_CONFIG_DIR, volume: kplus.Volume.fromConfigMap(this, 'config-volume', config, { name: 'config' }), readOnly: true },
       { path: '/tmp', volume: kplus.Volume.fromEmptyDir(this, 'tmp-volume', 'tmp', { sizeLimit: Size.mebibytes(API_TMP_MEBIBYTES) }) },
       ...direct.map((p) => ({
-        path: `${API_CONFIG_DIR}/jobs/${p.name}`,
+        path: directJobTemplatePath(p.name),
         volume: kplus.Volume.fromConfigMap(this, `job-${p.name}`, kplus.ConfigMap.fromConfigMapName(this, `job-${p.name}-ref`, jobTemplateConfigMapName(p.name)), { name: `job-${p.name}` }),
         readOnly: true,
       })),
@@ -114,23 +117,25 @@ export class Api extends ComponentChart {
           imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
           ports: [{ name: 'http', number: a.port }],
           envVariables: {
-            RAIBID_API_CONFIG: kplus.EnvValue.fromValue(`${API_CONFIG_DIR}/config.yaml`),
-            REDIS_URL: kplus.EnvValue.fromValue(`redis://${redisInternalAddress(c)}`),
-            REDIS_USERNAME: secretEnv('redis-username', 'redis-api', 'username'),
-            REDIS_PASSWORD: secretEnv('redis-password', 'redis-api', 'password'),
-            GITEA_URL: kplus.EnvValue.fromValue(giteaInternalUrl(c)),
+            [API_ENV.settings]: kplus.EnvValue.fromValue(API_SETTINGS_FILE),
+            [API_ENV.redisUrl]: kplus.EnvValue.fromValue(`redis://${redisInternalAddress(c)}`),
+            [API_ENV.redisUsername]: secretEnv('redis-username', 'redis-api', 'username'),
+            [API_ENV.redisPassword]: secretEnv('redis-password', 'redis-api', 'password'),
+            [API_ENV.giteaUrl]: kplus.EnvValue.fromValue(giteaInternalUrl(c)),
             // The agents' identity: the non-admin bot (gitea.bot), whose token gitea-agent-token holds.
-            GITEA_USER: kplus.EnvValue.fromValue(c.gitea.bot.username),
-            GITEA_TOKEN: secretEnv('gitea-token', 'gitea-agent-token', 'token'),
-            WEBHOOK_SECRET: secretEnv('webhook-secret', 'webhook-hmac', 'secret'),
+            [API_ENV.giteaUser]: kplus.EnvValue.fromValue(c.gitea.bot.username),
+            [API_ENV.giteaToken]: secretEnv('gitea-token', 'gitea-agent-token', 'token'),
+            [API_ENV.webhookSecret]: secretEnv('webhook-secret', 'webhook-hmac', 'secret'),
+            [API_ENV.adminToken]: secretEnv('admin-token', 'raibid-api-tokens', 'admin'),
+            [API_ENV.readToken]: secretEnv('read-token', 'raibid-api-tokens', 'read'),
           },
           resources: {
             cpu: { request: kplus.Cpu.millis(cpuMillis(a.resources.cpu)), ...(a.resources.cpuLimit !== undefined ? { limit: kplus.Cpu.millis(cpuMillis(a.resources.cpuLimit)) } : {}) },
             memory: { request: memorySize(a.resources.memory), limit: memorySize(a.resources.memoryLimit) },
             ephemeralStorage: { request: Size.gibibytes(API_EPHEMERAL_STORAGE_GIBIBYTES), limit: Size.gibibytes(API_EPHEMERAL_STORAGE_GIBIBYTES) },
           },
-          liveness: kplus.Probe.fromHttpGet('/healthz', { port: a.port, periodSeconds: Duration.seconds(20), failureThreshold: 3 }),
-          readiness: kplus.Probe.fromHttpGet('/readyz', { port: a.port, periodSeconds: Duration.seconds(10), failureThreshold: 2 }),
+          liveness: kplus.Probe.fromHttpGet(HEALTH_PATH, { port: a.port, periodSeconds: Duration.seconds(20), failureThreshold: 3 }),
+          readiness: kplus.Probe.fromHttpGet(READY_PATH, { port: a.port, periodSeconds: Duration.seconds(10), failureThreshold: 2 }),
           securityContext: {
             ensureNonRoot: true,
             user: API_UID,

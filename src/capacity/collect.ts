@@ -7,7 +7,8 @@ import type { IConstruct } from 'constructs';
 import { objectRequestLines, type RequestLine } from './requests.js';
 
 /** Label on every object of an agent pool (value: the pool name); the planner skips them. */
-export const AGENT_POOL_LABEL = 'raibid-ci.dev/agent-pool';
+import { AGENT_POOL_LABEL } from '../agents/contract.js';
+export { AGENT_POOL_LABEL };
 
 /** Request lines of every non-pool object under `root` (usually the App), in construct order. */
 export function platformRequestLines(root: IConstruct): RequestLine[] {

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { raibidSchema, type ParsedConfig } from './schema.js';
-import { bytes, cpuMillis, formatBytes, formatCpu } from './quantity.js';
+import { bytes, cpuMillis, durationSeconds, formatBytes, formatCpu } from './quantity.js';
 import { resolveConfig, type RaibidConfig } from './resolve.js';
 
 /** The config file looked for when no path is given. */
@@ -150,6 +150,9 @@ export function checkContradictions(c: ParsedConfig): string[] {
     if (allocCpu > 0 && cpuMillis(p.cpu) > allocCpu) out.push(`${at}.cpu: one agent requests ${JSON.stringify(p.cpu)} but the node has only ${formatCpu(allocCpu)} CPU allocatable (node.cpu − reservations)`);
     if (allocMem > 0 && bytes(p.memory) > allocMem) out.push(`${at}.memory: one agent requests ${JSON.stringify(p.memory)} but the node has only ${formatBytes(allocMem)} allocatable (node.memory − reservations − eviction)`);
   });
+  const defaultPool = c.jobs.defaultPool;
+  if (defaultPool !== undefined && !names.has(defaultPool)) out.push(`jobs.defaultPool: ${JSON.stringify(defaultPool)} is not a pool of agents.pools (${[...names.keys()].join(', ')})`);
+  if (durationSeconds(c.jobs.retention) < 86_400) out.push(`jobs.retention: ${JSON.stringify(c.jobs.retention)} is under 24h; finished jobs must stay visible for at least a day, such as "7d"`);
   return out;
 }
 

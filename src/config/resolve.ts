@@ -17,7 +17,8 @@ export interface AgentPoolConfig extends Omit<PoolInput, 'image' | 'stream' | 's
 }
 
 /** The effective configuration every construct reads. */
-export interface RaibidConfig extends Omit<ParsedConfig, 'agents' | 'api'> {
+export interface RaibidConfig extends Omit<ParsedConfig, 'agents' | 'api' | 'jobs'> {
+  readonly jobs: ParsedConfig['jobs'] & { readonly defaultPool: string };
   readonly agents: Omit<ParsedConfig['agents'], 'pools'> & { readonly pools: readonly AgentPoolConfig[] };
   readonly api: ParsedConfig['api'] & { readonly image: string };
   /** Host of the in-cluster registry, `gitea.<domain>`. */
@@ -43,5 +44,6 @@ export function resolveConfig(c: ParsedConfig): RaibidConfig {
       })),
     },
     api: { ...c.api, image: c.api.image ?? own('raibid-api') },
+    jobs: { ...c.jobs, defaultPool: c.jobs.defaultPool ?? c.agents.pools[0].name },
   };
 }

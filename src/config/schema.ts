@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { clusterSection, fluxSection, namespacesSection, nodeSection } from './sections/cluster.js';
 import { giteaSection, kedaSection, networkSection, redisSection, storageSection } from './sections/platform.js';
-import { agentsSection, apiSection, buildkitSection } from './sections/apps.js';
+import { agentsSection, apiSection, buildkitSection, jobsSection } from './sections/apps.js';
 
 export const raibidSchema = z
   .strictObject({
@@ -20,6 +20,7 @@ export const raibidSchema = z
     keda: kedaSection,
     agents: agentsSection,
     api: apiSection,
+    jobs: jobsSection,
     buildkit: buildkitSection,
   })
   .describe('raibid-ci configuration (raibid.yaml). Every key is optional.');

@@ -4,9 +4,12 @@
  * No shared password: the `default` user is disabled and has no password, and each client role gets its
  * own user limited to the configured stream keys and to the commands that role needs:
  *
- *   raibid-api    produces:  XADD (write-only on the streams)
- *   raibid-agent  consumes:  XREADGROUP, XACK, XCLAIM/XAUTOCLAIM (taking over a dead agent's job), XPENDING,
- *                            XGROUP DELCONSUMER (an ephemeral agent removing its own consumer)
+ *   raibid-api    produces jobs and keeps their records (src/jobs/): XADD to the pool streams; the
+ *                 records, index, logs, delivery markers and heartbeats under `raibid:*`; the reaper's
+ *                 XPENDING + XCLAIM and the re-queue / dead-letter script; the direct-mode dispatcher's
+ *                 XREADGROUP; XINFO GROUPS for queue depth; PUBLISH of cancel requests; WAITAOF
+ *   raibid-agent  consumes: XREADGROUP, XCLAIM (a direct-mode Job taking its entry), XACK + XDEL (or
+ *                 XACKDEL), the job record and log under `raibid:*`, its heartbeat, SUBSCRIBE to cancels
  *   raibid-keda   observes:  INFO (KEDA reads redis_version), XINFO GROUPS (lag), XPENDING, XLEN (read-only)
  *   raibid-init   sets up:   XGROUP CREATE … MKSTREAM; its password is random per pod start and never leaves
  *                            the pod (see streams.ts)
@@ -20,6 +23,7 @@
  * @see https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/
  */
 import type { RaibidConfig } from '../config/resolve.js';
+import { CANCEL_CHANNEL, EVENTS_CHANNEL, KEY_PREFIX, deadLetterKey } from '../jobs/keys.js';
 
 export const REDIS_API_USER = 'raibid-api';
 export const REDIS_AGENT_USER = 'raibid-agent';
@@ -40,6 +44,19 @@ export const REDIS_INIT_PASSWORD_FILE = 'init-password';
 /** Key access of a user: `%R~` read-only, `%W~` write-only, `~` both. */
 export type KeyAccess = '%R~' | '%W~' | '~';
 
+/**
+ * Commands newer than the oldest server raibid-ci tests against: granted only when the server in the
+ * image has them (an unknown command in the ACL file stops Redis from starting). The ACL script reads
+ * the version from `redis-server --version` in the same image.
+ */
+export const VERSIONED_COMMANDS = {
+  /** WAITAOF: Redis 7.2, and every Valkey. */
+  waitaof: { redis: [7, 2], valkey: [7, 2] },
+  /** XACKDEL: Redis 8.2; not in Valkey 8. */
+  xackdel: { redis: [8, 2], valkey: [99, 0] },
+} as const satisfies Record<string, { redis: readonly [number, number]; valkey: readonly [number, number] }>;
+export type VersionedCommand = keyof typeof VERSIONED_COMMANDS;
+
 export interface RedisUser {
   readonly name: string;
   /** Key of the `redis-users` Secret holding the password; undefined for the per-pod init user. */
@@ -47,12 +64,26 @@ export interface RedisUser {
   readonly keys: KeyAccess;
   /** Commands (or `command|subcommand`) allowed besides PING. */
   readonly commands: readonly string[];
+  /** Commands granted when the server has them (VERSIONED_COMMANDS). */
+  readonly versioned?: readonly VersionedCommand[];
+  /** Whether the user reaches the runtime's own keys (`raibid:*`, dead letters) and the cancel channel. */
+  readonly runtime?: boolean;
 }
+
+/** Commands of the job protocol shared by the API and the agents: records, logs, scripts. */
+const RECORDS = ['hset', 'hget', 'hgetall', 'exists', 'expire', 'get', 'set', 'del', 'zadd', 'zrem', 'multi', 'exec', 'eval', 'evalsha', 'xadd', 'xdel', 'xack', 'publish'];
 
 /** Every ACL user, in the order written. */
 export const REDIS_USERS: readonly RedisUser[] = [
-  { name: REDIS_API_USER, secretKey: 'api-password', keys: '%W~', commands: ['xadd'] },
-  { name: REDIS_AGENT_USER, secretKey: 'agent-password', keys: '~', commands: ['xreadgroup', 'xack', 'xclaim', 'xautoclaim', 'xpending', 'xgroup|delconsumer'] },
+  {
+    name: REDIS_API_USER,
+    secretKey: 'api-password',
+    keys: '~',
+    runtime: true,
+    commands: [...RECORDS, 'pexpire', 'mget', 'zrange', 'zremrangebyscore', 'xrange', 'xread', 'xlen', 'xpending', 'xclaim', 'xreadgroup', 'xinfo|groups', 'subscribe'],
+    versioned: ['waitaof', 'xackdel'],
+  },
+  { name: REDIS_AGENT_USER, secretKey: 'agent-password', keys: '~', runtime: true, commands: [...RECORDS, 'xreadgroup', 'xclaim', 'xgroup|delconsumer', 'subscribe'], versioned: ['xackdel'] },
   { name: REDIS_KEDA_USER, secretKey: 'keda-password', keys: '%R~', commands: ['info', 'xinfo|groups', 'xpending', 'xlen'] },
   { name: REDIS_INIT_USER, keys: '%W~', commands: ['xgroup|create'] },
 ];
@@ -64,10 +95,12 @@ export function streamKeys(c: RaibidConfig): string[] {
   return [...new Set(c.agents.pools.map((p) => p.stream))];
 }
 
-/** The rules after the password of one user: keys, channels, commands. */
+/** The rules after the password of one user: keys, channels, commands (without the versioned ones). */
 export function aclRules(user: RedisUser, streams: readonly string[]): string {
   for (const s of streams) if (!SAFE.test(s)) throw new Error(`stream name ${JSON.stringify(s)} cannot be used in an ACL key pattern`);
-  return ['resetkeys', ...streams.map((s) => `${user.keys}${s}`), 'resetchannels', '-@all', '+ping', ...user.commands.map((cmd) => `+${cmd}`)].join(' ');
+  const keys = user.runtime ? [`${KEY_PREFIX}*`, ...streams.flatMap((s) => [s, deadLetterKey(s)])] : streams;
+  const channels = user.runtime ? [`&${CANCEL_CHANNEL}`, `&${EVENTS_CHANNEL}`] : [];
+  return ['resetkeys', ...keys.map((k) => `${user.keys}${k}`), 'resetchannels', ...channels, '-@all', '+ping', ...user.commands.map((cmd) => `+${cmd}`)].join(' ');
 }
 
 /** The ACL line of the disabled default user (no password, no keys, no commands). */
@@ -100,13 +133,22 @@ export function aclScript(c: RaibidConfig): string {
     '  if [ ! -r "$1" ]; then echo "build-acl: cannot read $1" >&2; return 1; fi',
     "  sha256sum < \"$1\" | cut -d ' ' -f 1",
     '}',
+    '# Commands newer than some servers: granted only when this image\'s server has them.',
+    'version="$("${RAIBID_REDIS_SERVER:-redis-server}" --version 2>/dev/null || true)"',
+    'case "$version" in Valkey*) flavour=valkey ;; *) flavour=redis ;; esac',
+    'major="$(printf \'%s\' "$version" | sed -n \'s/.* v=\\([0-9]*\\)\\.\\([0-9]*\\).*/\\1/p\')"',
+    'minor="$(printf \'%s\' "$version" | sed -n \'s/.* v=\\([0-9]*\\)\\.\\([0-9]*\\).*/\\2/p\')"',
+    'at_least() { [ -n "$major" ] && { [ "$major" -gt "$1" ] || { [ "$major" -eq "$1" ] && [ "$minor" -ge "$2" ]; }; }; }',
+    ...Object.entries(VERSIONED_COMMANDS).map(
+      ([cmd, v]) => `if { [ "$flavour" = redis ] && at_least ${v.redis[0]} ${v.redis[1]}; } || { [ "$flavour" = valkey ] && at_least ${v.valkey[0]} ${v.valkey[1]}; }; then has_${cmd}=" +${cmd}"; else has_${cmd}=""; fi`,
+    ),
     '# The init user: a random password for this pod only, kept next to the ACL file for the postStart hook.',
     `head -c 32 /dev/urandom | sha256sum | cut -d ' ' -f 1 | tr -d '\\n' > "$run/${REDIS_INIT_PASSWORD_FILE}"`,
     ...REDIS_USERS.map((u) => `${variable(u)}="$(digest ${source(u)})"`),
     `tmp="$run/${REDIS_ACL_FILE}.tmp"`,
     '{',
     `  echo '${DEFAULT_USER_LINE}'`,
-    ...REDIS_USERS.map((u) => `  echo "user ${u.name} on #$${variable(u)} ${aclRules(u, streams)}"`),
+    ...REDIS_USERS.map((u) => `  echo "user ${u.name} on #$${variable(u)} ${aclRules(u, streams)}${(u.versioned ?? []).map((cmd) => `$has_${cmd}`).join('')}"`),
     '} > "$tmp"',
     `mv "$tmp" "$run/${REDIS_ACL_FILE}"`,
     `echo "build-acl: wrote $run/${REDIS_ACL_FILE} for ${REDIS_USERS.map((u) => u.name).join(', ')}"`,

@@ -83,6 +83,12 @@ export const SECRETS: readonly SecretSpec[] = [
   },
   {
     namespace: 'ci',
+    name: 'raibid-api-tokens',
+    description: 'Bearer tokens of the raibid API: admin (read, cancel, retry, trigger) and read (read only)',
+    keys: { admin: random(48), read: random(48) },
+  },
+  {
+    namespace: 'ci',
     name: 'gitea-agent-token',
     description: 'Gitea token of the bot user (not the admin) that agents and the API clone, report status and push images with',
     keys: { token: { from: 'gitea-token', user: 'bot', scopes: ['write:repository', 'write:package', 'read:organization'] } },

@@ -61,6 +61,22 @@ export const apiSection = z
   })
   .prefault({});
 
+/** `jobs`: how pushes become jobs, and how long their records live. */
+export const jobsSection = z
+  .strictObject({
+    defaultPool: dnsLabel.max(40).optional().describe('Pool of a job whose repository has no pipeline file or names no pool. Default: the first of agents.pools.'),
+    allowedOwners: z
+      .array(z.string().regex(/^(\*|[\w.-]{1,100})$/, { error: 'expected a Gitea user or organisation name, or "*"' }))
+      .min(1, { error: 'expected at least one owner (use ["*"] for every owner)' })
+      .default(['*'])
+      .describe('Gitea users and organisations whose repositories may run CI; "*" allows every owner. Gitea has sign-up off, so every owner is one the admin created. Pushes to other repositories get a 2xx that says why nothing was queued.'),
+    tagPushes: z.boolean().default(false).describe('Queue a job for a pushed tag (not only for branches).'),
+    supersede: z.boolean().default(true).describe('A newer push to a branch cancels that branch\'s older job while it is still queued.'),
+    retention: duration.default('7d').describe('How long a finished job\'s record and log are kept (at least 24h).'),
+    maxAttempts: z.number().int().min(1).max(10).default(3).describe('Times a job is started before a job whose agent keeps dying goes to the dead-letter stream.'),
+  })
+  .prefault({});
+
 export const buildkitSection = z
   .strictObject({
     enabled: z.boolean().default(true).describe('Run the rootless BuildKit daemon for image builds.'),

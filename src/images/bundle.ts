@@ -1,0 +1,56 @@
+/**
+ * Bundles the raibid command (src/cli/entry.ts) into one ESM file with esbuild: what the API and agent
+ * images carry (no node_modules). The stack (cdk8s, constructs, Pulumi) must never be reached from the
+ * runtime: the bundle fails naming the importer if it is.
+ *
+ *   npm run bundle            → build/raibid.mjs
+ */
+import { build, type Plugin } from 'esbuild';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BUNDLE_ENTRY = resolve(ROOT, 'src/cli/entry.ts');
+export const DEFAULT_BUNDLE = resolve(ROOT, 'build/raibid.mjs');
+
+/** Packages the runtime must not import. */
+export const STACK_PACKAGES = /^(cdk8s|cdk8s-plus-\d+|constructs|@pulumi\/.*|kubernetes-models|@kubernetes-models\/.*)(\/.*)?$/;
+
+const refuseStack: Plugin = {
+  name: 'refuse-stack',
+  setup(b) {
+    b.onResolve({ filter: STACK_PACKAGES }, (args) => ({ errors: [{ text: `the runtime imports ${args.path} (from ${args.importer.replace(`${ROOT}/`, '')}); runtime code must not import the stack` }] }));
+  },
+};
+
+/** Builds the bundle; resolves with its path and size. Throws with esbuild's messages on failure. */
+export async function bundleRaibid(outfile = DEFAULT_BUNDLE): Promise<{ outfile: string; bytes: number }> {
+  const r = await build({
+    entryPoints: [BUNDLE_ENTRY],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minify: false,
+    sourcemap: false,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'silent',
+    plugins: [refuseStack],
+    // CommonJS dependencies call require(); give the ESM bundle one.
+    banner: { js: "import { createRequire as __raibidRequire } from 'node:module'; const require = __raibidRequire(import.meta.url);" },
+  });
+  const bytes = Object.values(r.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+  return { outfile, bytes };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  bundleRaibid(process.argv[2] ? resolve(process.argv[2]) : undefined).then(
+    (r) => console.log(`bundled ${r.outfile} (${(r.bytes / 1024).toFixed(0)} KiB)`),
+    (e: Error) => {
+      console.error(e.message);
+      process.exit(1);
+    },
+  );
+}
