@@ -32,9 +32,8 @@ export function buildApp(config: RaibidConfig, outdir = 'dist'): App {
   new Redis(app, 'redis', { config });
   new Dns(app, 'dns', { config });
   if (config.buildkit.enabled) new BuildKit(app, 'buildkit', { config });
-  const agents = new Agents(app, 'agents', { config });
-  // Direct pools: the API runs at most the planned number of Jobs at once.
-  new Api(app, 'api', { config, directConcurrency: (pool) => agents.maxReplicasOf(pool) });
+  new Agents(app, 'agents', { config });
+  new Api(app, 'api', { config });
   new ClusterChart(app, 'cluster', { config });
   return app;
 }

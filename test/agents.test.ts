@@ -79,9 +79,11 @@ describe('ephemeral pool (default rust pool): KEDA ScaledJob', () => {
     expect(scaledJob.spec.jobTargetRef).toMatchObject({ backoffLimit: 0, parallelism: 1, completions: 1 });
   });
 
-  it('stops a build at the pool timeout (default 30 min)', () => {
-    expect(scaledJob.spec.jobTargetRef.activeDeadlineSeconds).toBe(1800);
+  it('stops a build at the pool timeout (default 30 min), and lets the agent report it before Kubernetes\' deadline', () => {
     expect(env('JOB_TIMEOUT_SECONDS').value).toBe('1800');
+    // timeout + idle wait (60 s) + kill grace (10 s) + scheduling and image pull margin (300 s)
+    expect(scaledJob.spec.jobTargetRef.activeDeadlineSeconds).toBe(1800 + 60 + 10 + 300);
+    expect(env('RAIBID_KILL_GRACE_SECONDS').value).toBe('10');
   });
 
   it('keeps a bounded job history', () => {
@@ -95,7 +97,7 @@ describe('ephemeral pool (default rust pool): KEDA ScaledJob', () => {
   it('takes maxReplicaCount from the config when it is a number', () => {
     const sj = findObject(objectsUnder('apps/agents/', 'agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n      maxReplicas: 3\n      timeout: 45m\n      pollingInterval: 10\n      activationLagCount: 2\n'), 'ScaledJob', 'agent-rust');
     expect(sj.spec.maxReplicaCount).toBe(3);
-    expect(sj.spec.jobTargetRef.activeDeadlineSeconds).toBe(2700);
+    expect(sj.spec.jobTargetRef.activeDeadlineSeconds).toBe(2700 + 370);
     expect(sj.spec.pollingInterval).toBe(10);
     expect(sj.spec.triggers[0].metadata.activationLagCount).toBe('2');
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { apiWebhookUrl } from '../src/endpoints.js';
+import { apiSettingsSchema } from '../src/api/contract.js';
 import { SECRETS } from '../src/secrets/catalog.js';
 import { config, findObject, objectsUnder, podSpecOf } from './helpers.js';
 
@@ -73,15 +74,23 @@ describe('API deployment', () => {
 
   it('reads its pools and URLs from a ConfigMap', () => {
     const cm = findObject(objs, 'ConfigMap', 'raibid-api', 'ci');
-    expect(parse(cm.data['config.yaml'])).toEqual({
+    const settings = parse(cm.data['config.yaml']);
+    expect(settings).toEqual({
       listen: '0.0.0.0:8080',
-      webhookPath: '/webhooks/gitea',
       publicUrl: 'http://ci.dgx.local:8080/',
-      giteaUrl: 'http://gitea-http.infrastructure.svc.cluster.local:3000',
-      redisAddress: 'redis.infrastructure.svc.cluster.local:6379',
       namespace: 'ci',
       pools: [{ name: 'rust', mode: 'ephemeral', stream: 'ci-jobs', group: 'ci-workers' }],
+      defaultPool: 'rust',
+      allowedOwners: ['*'],
+      tagPushes: false,
+      supersede: true,
+      retentionSeconds: 604800,
+      maxAttempts: 3,
     });
+    // The runtime reads exactly this file: the shared contract's schema accepts it.
+    expect(apiSettingsSchema.safeParse(settings).success).toBe(true);
+    expect(env('GITEA_URL').value).toBe('http://gitea-http.infrastructure.svc.cluster.local:3000');
+    expect(env('REDIS_URL').value).toBe('redis://redis.infrastructure.svc.cluster.local:6379');
     expect(env('RAIBID_API_CONFIG').value).toBe('/etc/raibid/config.yaml');
   });
 });
@@ -93,7 +102,7 @@ describe('API exposure', () => {
   });
 
   it('gives Gitea an in-cluster webhook URL on that Service', () => {
-    expect(apiWebhookUrl(config())).toBe('http://raibid-api.ci.svc.cluster.local/webhooks/gitea');
+    expect(apiWebhookUrl(config())).toBe('http://raibid-api.ci.svc.cluster.local/api/v1/webhooks/gitea');
   });
 
   it('is reachable from the LAN at ci.<domain> through a LoadBalancer on api.lanPort', () => {

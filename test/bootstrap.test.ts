@@ -421,7 +421,7 @@ describe('bootstrap program: outputs', () => {
       k3sVersion: K3S_VERSION,
       fluxVersion: FLUX_VERSION,
     });
-    expect(outputs.apiWebhookUrl).toBe('http://raibid-api.ci.svc.cluster.local/webhooks/gitea');
+    expect(outputs.apiWebhookUrl).toBe('http://raibid-api.ci.svc.cluster.local/api/v1/webhooks/gitea');
     expect(await new Promise((r) => outputs.node.apply(r))).toMatchObject({ arch: 'aarch64', cores: '20' });
     expect(parse(await new Promise<string>((r) => outputs.kubeconfig.apply(r))).clusters[0].cluster.server).toBe('https://192.168.1.50:6443');
   });

@@ -4,26 +4,12 @@
  * is accepted, and what kube-apiserver rejects is rejected with the same code, reason and causes.
  */
 import type * as K8s from '@kubernetes/client-node';
-import { register } from 'node:module';
-import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { findObject, objectsUnder } from './helpers.js';
 import { API_ROLE_RULES, jobStates, podStates, startKubeStandIn, type KubeStandIn } from './support/kube-standin.js';
 
-// @kubernetes/client-node 2.0.1 depends on undici ^8, which needs Node >= 22.19: on Node 20 importing
-// client-node throws (zlib.createZstdDecompress, markAsUncloneable are missing). Until the project pins
-// client-node's undici (package.json "overrides") or moves to Node 22, this test resolves client-node's
-// `undici` to the project's hoisted undici 6 (Node >= 18.17), which has all client-node takes from it:
-// fetch, Agent and ProxyAgent. Nothing else is changed.
-if (typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress !== 'function') {
-  const root = JSON.stringify(new URL('../package.json', import.meta.url).href);
-  const hook = `export async function resolve(s, c, next) {
-    if (s === 'undici' && c.parentURL?.includes('/node_modules/@kubernetes/client-node/')) return next(s, { ...c, parentURL: ${root} });
-    return next(s, c);
-  }`;
-  register('data:text/javascript,' + encodeURIComponent(hook));
-}
+// client-node's own undici is pinned to a Node 20 release (package.json "overrides").
 const { ApiException, BatchV1Api, CoreV1Api, KubeConfig, Watch, makeInformer } = await import('@kubernetes/client-node');
 
 const CONFIG = 'agents:\n  pools:\n    - name: rust\n      mode: direct\n';

@@ -77,7 +77,12 @@ describe('Redis', () => {
 
   it('limits each user to the pool streams', () => {
     const script = files('agents:\n  pools:\n    - name: rust\n      stream: ci-jobs\n    - name: docs\n      stream: ci-docs\n')['build-acl.sh'];
-    expect(script).toContain('resetkeys %W~ci-jobs %W~ci-docs resetchannels -@all +ping +xadd"');
+    const user = (name: string) => script.split('\n').find((l) => l.includes(`echo "user ${name} `))!;
+    expect(user('raibid-api')).toContain(' resetkeys ~raibid:* ~ci-jobs ~ci-jobs:dead ~ci-docs ~ci-docs:dead resetchannels &raibid:cancel &raibid:events -@all +ping ');
+    // Overwriting and deleting commands only inside the selector on raibid:* keys.
+    expect(user('raibid-api')).toMatch(/ \(~raibid:\* \+hset \+set \+del \+expire [^)]*\)\$has_waitaof\$has_xackdel"$/);
+    expect(user('raibid-agent')).toMatch(/ \(~raibid:\* [^)]*\+xadd\)\$has_xackdel"$/);
+    for (const u of ['raibid-api', 'raibid-agent']) expect(user(u).replace(/\(.*\)/, '')).not.toMatch(/\+(del|set|expire|hset|xtrim|keys|flushall) /);
     expect(script).toContain('resetkeys %R~ci-jobs %R~ci-docs resetchannels -@all +ping +info +xinfo|groups +xpending +xlen"');
   });
 

@@ -34,7 +34,7 @@ import { componentLabels, PART_OF } from '../labels.js';
 import { secretKeyRef } from '../secrets/catalog.js';
 import { AGENT_POOL_LABEL } from './contract.js';
 import { AGENT_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
-import { AGENT_CLAIMED_PATH, AGENT_DRAIN_COMMAND, AGENT_ENV, AGENT_HEALTH_PORT, AGENT_HEALTHZ_PATH, AGENT_HOME, AGENT_READYZ_PATH, AGENT_UID, CARGO_HOME, DEFAULT_IDLE_EXIT_SECONDS, SCCACHE_DIR, WORKSPACE_DIR } from './contract.js';
+import { AGENT_CLAIMED_PATH, AGENT_DRAIN_COMMAND, AGENT_ENV, DEFAULT_KILL_GRACE_SECONDS, AGENT_HEALTH_PORT, AGENT_HEALTHZ_PATH, AGENT_HOME, AGENT_READYZ_PATH, AGENT_UID, CARGO_HOME, DEFAULT_IDLE_EXIT_SECONDS, SCCACHE_DIR, WORKSPACE_DIR } from './contract.js';
 import { apiPublicUrl } from '../endpoints.js';
 
 export { AGENT_CLAIMED_PATH, AGENT_DRAIN_COMMAND, AGENT_HEALTH_PORT, AGENT_UID, CARGO_HOME, DEFAULT_IDLE_EXIT_SECONDS, SCCACHE_DIR } from './contract.js';
@@ -125,6 +125,21 @@ export interface AgentPodOptions {
   readonly idleExitSeconds?: number;
 }
 
+/**
+ * Room a one-shot agent's Job needs beyond the build timeout before Kubernetes' deadline may fire:
+ * scheduling and the image pull (up to 5 minutes), checkout and status reporting, so the agent's own
+ * timeout (JOB_TIMEOUT_SECONDS) always ends the build first and reports it.
+ */
+export const ONE_SHOT_START_MARGIN_SECONDS = 300;
+
+/**
+ * activeDeadlineSeconds of a one-shot agent's Job: the build timeout, plus the idle wait for an entry,
+ * the SIGTERM-to-SIGKILL grace of the last step, and ONE_SHOT_START_MARGIN_SECONDS.
+ */
+export function oneShotDeadlineSeconds(pool: Pick<AgentPoolConfig, 'timeout'>, idleExit: number): number {
+  return durationSeconds(pool.timeout) + idleExit + DEFAULT_KILL_GRACE_SECONDS + ONE_SHOT_START_MARGIN_SECONDS;
+}
+
 /** `idleExitSeconds` checked: a whole number of seconds, at least 1. */
 export function idleExitSeconds(value: number | undefined): number {
   const v = value ?? DEFAULT_IDLE_EXIT_SECONDS;
@@ -155,6 +170,7 @@ function env(o: AgentPodOptions): IEnvVar[] {
     { name: AGENT_ENV.publicUrl, value: apiPublicUrl(c) },
     { name: AGENT_ENV.retentionSeconds, value: String(durationSeconds(c.jobs.retention)) },
     { name: AGENT_ENV.workspace, value: WORKSPACE_DIR },
+    { name: AGENT_ENV.killGraceSeconds, value: String(DEFAULT_KILL_GRACE_SECONDS) },
     ...(c.buildkit.enabled
       ? [
           { name: AGENT_ENV.buildkitHost, value: buildkitAddress(c) },

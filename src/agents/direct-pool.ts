@@ -15,8 +15,8 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import type { IJob } from 'kubernetes-models/batch/v1/Job';
 import { stringify } from 'yaml';
-import { durationSeconds } from '../config/quantity.js';
-import { agentLabels, agentPodTemplate, idleExitSeconds, type PoolConstructProps } from './agent-pod.js';
+import { DIRECT_JOB_FILE, DIRECT_POOL_FILE } from '../api/contract.js';
+import { agentLabels, agentPodTemplate, idleExitSeconds, oneShotDeadlineSeconds, type PoolConstructProps } from './agent-pod.js';
 
 export interface DirectPoolProps extends PoolConstructProps {
   /**
@@ -60,7 +60,7 @@ export class DirectPool extends Construct {
         parallelism: 1,
         completions: 1,
         backoffLimit: 0,
-        activeDeadlineSeconds: durationSeconds(p.timeout),
+        activeDeadlineSeconds: oneShotDeadlineSeconds(p, this.idleExitSeconds),
         ttlSecondsAfterFinished: this.ttlSecondsAfterFinished,
         template: agentPodTemplate({ config: c, pool: p, cacheClaims: props.cacheClaims, restartPolicy: 'Never', terminationGracePeriodSeconds: 60, idleExitSeconds: this.idleExitSeconds }),
       },
@@ -69,8 +69,8 @@ export class DirectPool extends Construct {
     new kplus.ConfigMap(this, 'Resource', {
       metadata: { name: this.configMapName, namespace, labels },
       data: {
-        'job.yaml': stringify(job, { lineWidth: 0 }),
-        'pool.yaml': Lazy.any({ produce: () => stringify({ pool: p.name, stream: p.stream, group: p.group, maxConcurrentJobs: props.maxReplicas() }) }),
+        [DIRECT_JOB_FILE]: stringify(job, { lineWidth: 0 }),
+        [DIRECT_POOL_FILE]: Lazy.any({ produce: () => stringify({ pool: p.name, stream: p.stream, group: p.group, maxConcurrentJobs: props.maxReplicas() }) }),
       },
     });
   }

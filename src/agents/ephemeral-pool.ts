@@ -19,9 +19,8 @@
 import { Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import type { IScaledJob } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledJob';
-import { durationSeconds } from '../config/quantity.js';
 import { manifest } from '../gitops/component.js';
-import { agentLabels, agentPodTemplate, idleExitSeconds, type PoolConstructProps } from './agent-pod.js';
+import { agentLabels, agentPodTemplate, idleExitSeconds, oneShotDeadlineSeconds, type PoolConstructProps } from './agent-pod.js';
 import { redisStreamsTrigger } from './redis-trigger.js';
 
 export interface EphemeralPoolProps extends PoolConstructProps {
@@ -57,12 +56,12 @@ export class EphemeralPool extends Construct {
     super(scope, id);
     const { config: c, pool: p } = props;
     this.name = `agent-${p.name}`;
-    this.activeDeadlineSeconds = durationSeconds(p.timeout);
     this.pollingInterval = p.pollingInterval;
     this.successfulJobsHistoryLimit = props.successfulJobsHistoryLimit ?? 5;
     this.failedJobsHistoryLimit = props.failedJobsHistoryLimit ?? 10;
     this.pendingPodConditions = props.pendingPodConditions ?? ['PodScheduled', 'Ready'];
     this.idleExitSeconds = idleExitSeconds(props.idleExitSeconds);
+    this.activeDeadlineSeconds = oneShotDeadlineSeconds(p, this.idleExitSeconds);
 
     manifest<IScaledJob>(this, 'Resource', {
       apiVersion: 'keda.sh/v1alpha1',

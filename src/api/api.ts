@@ -13,7 +13,7 @@
  *   can create, watch and delete Jobs and read their pods and logs in `ci` — nothing else. Without
  *   direct pools the pod gets no token at all.
  */
-import { ApiObject, Duration, JsonPatch, Lazy, Size } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { stringify } from 'yaml';
@@ -51,7 +51,7 @@ export class Api extends ComponentChart {
   readonly kubernetesAccess: boolean;
   readonly name = API_SERVICE;
 
-  constructor(scope: Construct, id: string, props: Omit<ComponentChartProps, 'layer' | 'bootstrap'> & { readonly directConcurrency?: (pool: string) => number }) {
+  constructor(scope: Construct, id: string, props: Omit<ComponentChartProps, 'layer' | 'bootstrap'>) {
     super(scope, id, { ...props, layer: 'apps', bootstrap: false });
     const c = props.config;
     const a = c.api;
@@ -80,7 +80,7 @@ export class Api extends ComponentChart {
         mode: p.mode,
         stream: p.stream,
         group: p.group,
-        ...(p.mode === 'direct' ? { jobTemplate: directJobTemplatePath(p.name), maxConcurrentJobs: props.directConcurrency?.(p.name) ?? 1 } : {}),
+        ...(p.mode === 'direct' ? { jobTemplate: directJobTemplatePath(p.name) } : {}),
       })),
       defaultPool: c.jobs.defaultPool,
       allowedOwners: [...c.jobs.allowedOwners],
@@ -89,7 +89,7 @@ export class Api extends ComponentChart {
       retentionSeconds: durationSeconds(c.jobs.retention),
       maxAttempts: c.jobs.maxAttempts,
     });
-    const config = new kplus.ConfigMap(this, 'config', { metadata: { name, namespace, labels }, data: { 'config.yaml': Lazy.any({ produce: () => stringify(settings(), { lineWidth: 0 }) }) } });
+    const config = new kplus.ConfigMap(this, 'config', { metadata: { name, namespace, labels }, data: { 'config.yaml': stringify(settings(), { lineWidth: 0 }) } });
 
     const secretEnv = (sid: string, secret: string, key: string) => kplus.EnvValue.fromSecretValue({ secret: kplus.Secret.fromSecretName(this, sid, secretName(secret)), key });
     const volumeMounts: kplus.VolumeMount[] = [

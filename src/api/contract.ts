@@ -26,8 +26,10 @@ export const API_ENV = {
 /** Where the settings ConfigMap is mounted, and the file in it. */
 export const API_CONFIG_DIR = '/etc/raibid';
 export const API_SETTINGS_FILE = `${API_CONFIG_DIR}/config.yaml`;
-/** Each direct pool's Job template is mounted at `<API_CONFIG_DIR>/jobs/<pool>/job.yaml`. */
+/** Each direct pool's ConfigMap is mounted at `<API_CONFIG_DIR>/jobs/<pool>/` (DIRECT_JOB_FILE, DIRECT_POOL_FILE). */
 export const directJobTemplatePath = (pool: string): string => `${API_CONFIG_DIR}/jobs/${pool}`;
+export const DIRECT_JOB_FILE = 'job.yaml';
+export const DIRECT_POOL_FILE = 'pool.yaml';
 
 /** Routes (also in the OpenAPI document the server serves). */
 export const API_PREFIX = '/api/v1';
@@ -41,10 +43,11 @@ const poolSettings = z.strictObject({
   mode: z.enum(['ephemeral', 'pooled', 'direct']),
   stream: z.string(),
   group: z.string(),
-  /** direct pools: folder of the mounted Job template. */
+  /**
+   * direct pools: folder of the pool's mounted ConfigMap `agent-<pool>-job`: `job.yaml` (the Job
+   * template) and `pool.yaml` (stream, group and `maxConcurrentJobs`, the planned number of agents).
+   */
   jobTemplate: z.string().optional(),
-  /** direct pools: Jobs running at once at most. */
-  maxConcurrentJobs: z.number().int().min(1).optional(),
 });
 
 /** The settings file (the API ConfigMap's `config.yaml`). */

@@ -4,12 +4,16 @@
  * No shared password: the `default` user is disabled and has no password, and each client role gets its
  * own user limited to the configured stream keys and to the commands that role needs:
  *
- *   raibid-api    produces jobs and keeps their records (src/jobs/): XADD to the pool streams; the
- *                 records, index, logs, delivery markers and heartbeats under `raibid:*`; the reaper's
- *                 XPENDING + XCLAIM and the re-queue / dead-letter script; the direct-mode dispatcher's
- *                 XREADGROUP; XINFO GROUPS for queue depth; PUBLISH of cancel requests; WAITAOF
+ *   raibid-api    produces jobs and keeps their records (src/jobs/): XADD to the pool streams and their
+ *                 dead-letter streams; the records, index, logs, delivery markers and heartbeats under
+ *                 `raibid:*`; the reaper's XPENDING + XCLAIM and re-queue script; the direct-mode
+ *                 dispatcher's XREADGROUP; XINFO GROUPS for queue depth; PUBLISH of cancels; WAITAOF
  *   raibid-agent  consumes: XREADGROUP, XCLAIM (a direct-mode Job taking its entry), XACK + XDEL (or
- *                 XACKDEL), the job record and log under `raibid:*`, its heartbeat, SUBSCRIBE to cancels
+ *                 XACKDEL), the job record and log under `raibid:*`, its heartbeat, SUBSCRIBE to cancels;
+ *                 XADD only to `raibid:*` (logs), never to a pool stream
+ *
+ * For both runtime users, commands that overwrite or delete a key (DEL, SET, EXPIRE, HSET …) are granted
+ * in an ACL selector on `raibid:*` alone, so no bug or hostile build can delete or trim a queue.
  *   raibid-keda   observes:  INFO (KEDA reads redis_version), XINFO GROUPS (lag), XPENDING, XLEN (read-only)
  *   raibid-init   sets up:   XGROUP CREATE … MKSTREAM; its password is random per pod start and never leaves
  *                            the pod (see streams.ts)
@@ -66,12 +70,16 @@ export interface RedisUser {
   readonly commands: readonly string[];
   /** Commands granted when the server has them (VERSIONED_COMMANDS). */
   readonly versioned?: readonly VersionedCommand[];
-  /** Whether the user reaches the runtime's own keys (`raibid:*`, dead letters) and the cancel channel. */
-  readonly runtime?: boolean;
+  /**
+   * Runtime users: the user also reaches the runtime's keys (`raibid:*`, the dead-letter streams) and
+   * channels, and `recordCommands` are allowed on `raibid:*` alone (an ACL selector), so commands that
+   * overwrite or delete a key (DEL, SET, EXPIRE …) can never touch a pool stream.
+   */
+  readonly runtime?: { readonly recordCommands: readonly string[] };
 }
 
-/** Commands of the job protocol shared by the API and the agents: records, logs, scripts. */
-const RECORDS = ['hset', 'hget', 'hgetall', 'exists', 'expire', 'get', 'set', 'del', 'zadd', 'zrem', 'multi', 'exec', 'eval', 'evalsha', 'xadd', 'xdel', 'xack', 'publish'];
+/** Commands both runtime users run on any of their keys: reads, scripts, transactions, stream acknowledgement. */
+const RUNTIME = ['get', 'hget', 'hgetall', 'exists', 'multi', 'exec', 'eval', 'evalsha', 'xack', 'xdel', 'publish', 'subscribe'];
 
 /** Every ACL user, in the order written. */
 export const REDIS_USERS: readonly RedisUser[] = [
@@ -79,11 +87,19 @@ export const REDIS_USERS: readonly RedisUser[] = [
     name: REDIS_API_USER,
     secretKey: 'api-password',
     keys: '~',
-    runtime: true,
-    commands: [...RECORDS, 'pexpire', 'mget', 'zrange', 'zremrangebyscore', 'xrange', 'xread', 'xlen', 'xpending', 'xclaim', 'xreadgroup', 'xinfo|groups', 'subscribe'],
+    commands: [...RUNTIME, 'mget', 'zrange', 'xadd', 'xrange', 'xread', 'xlen', 'xpending', 'xclaim', 'xreadgroup', 'xinfo|groups'],
     versioned: ['waitaof', 'xackdel'],
+    runtime: { recordCommands: ['hset', 'set', 'del', 'expire', 'pexpire', 'zadd', 'zrem', 'zremrangebyscore'] },
   },
-  { name: REDIS_AGENT_USER, secretKey: 'agent-password', keys: '~', runtime: true, commands: [...RECORDS, 'xreadgroup', 'xclaim', 'xgroup|delconsumer', 'subscribe'], versioned: ['xackdel'] },
+  {
+    name: REDIS_AGENT_USER,
+    secretKey: 'agent-password',
+    keys: '~',
+    commands: [...RUNTIME, 'xreadgroup', 'xclaim', 'xgroup|delconsumer'],
+    versioned: ['xackdel'],
+    // Agents write only logs (XADD) and records: never a job onto a pool stream.
+    runtime: { recordCommands: ['hset', 'set', 'del', 'expire', 'zadd', 'zrem', 'xadd'] },
+  },
   { name: REDIS_KEDA_USER, secretKey: 'keda-password', keys: '%R~', commands: ['info', 'xinfo|groups', 'xpending', 'xlen'] },
   { name: REDIS_INIT_USER, keys: '%W~', commands: ['xgroup|create'] },
 ];
@@ -100,7 +116,8 @@ export function aclRules(user: RedisUser, streams: readonly string[]): string {
   for (const s of streams) if (!SAFE.test(s)) throw new Error(`stream name ${JSON.stringify(s)} cannot be used in an ACL key pattern`);
   const keys = user.runtime ? [`${KEY_PREFIX}*`, ...streams.flatMap((s) => [s, deadLetterKey(s)])] : streams;
   const channels = user.runtime ? [`&${CANCEL_CHANNEL}`, `&${EVENTS_CHANNEL}`] : [];
-  return ['resetkeys', ...keys.map((k) => `${user.keys}${k}`), 'resetchannels', ...channels, '-@all', '+ping', ...user.commands.map((cmd) => `+${cmd}`)].join(' ');
+  const selector = user.runtime ? [`(~${KEY_PREFIX}* ${user.runtime.recordCommands.map((cmd) => `+${cmd}`).join(' ')})`] : [];
+  return ['resetkeys', ...keys.map((k) => `${user.keys}${k}`), 'resetchannels', ...channels, '-@all', '+ping', ...user.commands.map((cmd) => `+${cmd}`), ...selector].join(' ');
 }
 
 /** The ACL line of the disabled default user (no password, no keys, no commands). */

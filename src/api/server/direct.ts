@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import type { ApiSettings } from '../contract.js';
+import { DIRECT_JOB_FILE, DIRECT_POOL_FILE, type ApiSettings } from '../contract.js';
 import { AGENT_ENV, AGENT_JOB_LABEL, AGENT_POOL_LABEL } from '../../agents/contract.js';
 import { agentKey, HEARTBEAT_TTL_MS } from '../../jobs/keys.js';
 import { entryJob, type JobStore } from '../../jobs/store.js';
@@ -75,9 +75,10 @@ export class DirectDispatcher {
     const pools = settings.pools
       .filter((p) => p.mode === 'direct')
       .map((p) => {
-        const file = join(p.jobTemplate ?? '', 'job.yaml');
-        const template = parse(readFileSync(file, 'utf8')) as V1Job;
-        return { name: p.name, stream: p.stream, group: p.group, max: p.maxConcurrentJobs ?? 1, template };
+        const dir = p.jobTemplate ?? '';
+        const template = parse(readFileSync(join(dir, DIRECT_JOB_FILE), 'utf8')) as V1Job;
+        const limits = parse(readFileSync(join(dir, DIRECT_POOL_FILE), 'utf8')) as { maxConcurrentJobs?: number };
+        return { name: p.name, stream: p.stream, group: p.group, max: Math.max(1, Number(limits.maxConcurrentJobs) || 1), template };
       });
     return new DirectDispatcher(store, settings, service, log, kc.makeApiClient(BatchV1Api), kc.makeApiClient(CoreV1Api), pools, intervalMs);
   }
