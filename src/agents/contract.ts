@@ -49,6 +49,8 @@ export const AGENT_ENV = {
   healthPort: 'RAIBID_HEALTH_PORT',
   /** Seconds between SIGTERM and SIGKILL when a step is stopped. */
   killGraceSeconds: 'RAIBID_KILL_GRACE_SECONDS',
+  /** Seconds a heartbeat lives (renewed every third of it); the reaper takes a job after it lapses. */
+  heartbeatSeconds: 'RAIBID_HEARTBEAT_SECONDS',
 } as const;
 
 /** Label on every agent pod and pool object (value: the pool name); the API selects direct-mode Jobs by it. */
@@ -106,5 +108,6 @@ export const agentEnvSchema = z.object({
   [AGENT_ENV.workspace]: z.string().default(WORKSPACE_DIR),
   [AGENT_ENV.healthPort]: z.coerce.number().int().min(0).max(65535).default(AGENT_HEALTH_PORT),
   [AGENT_ENV.killGraceSeconds]: z.coerce.number().min(0).default(DEFAULT_KILL_GRACE_SECONDS),
+  [AGENT_ENV.heartbeatSeconds]: z.coerce.number().min(1).max(300).default(15),
 });
 export type AgentEnv = z.output<typeof agentEnvSchema>;

@@ -16,7 +16,8 @@ export const DEFAULT_BUNDLE = resolve(ROOT, 'build/raibid.mjs');
 /** Packages the runtime must not import. */
 export const STACK_PACKAGES = /^(cdk8s|cdk8s-plus-\d+|constructs|@pulumi\/.*|kubernetes-models|@kubernetes-models\/.*)(\/.*)?$/;
 
-const refuseStack: Plugin = {
+/** Fails the build naming the importer when runtime code imports a {@link STACK_PACKAGES} package. */
+export const refuseStack: Plugin = {
   name: 'refuse-stack',
   setup(b) {
     b.onResolve({ filter: STACK_PACKAGES }, (args) => ({ errors: [{ text: `the runtime imports ${args.path} (from ${args.importer.replace(`${ROOT}/`, '')}); runtime code must not import the stack` }] }));

@@ -34,6 +34,5 @@ export const deadLetterKey = (stream: string): string => `${stream}${DEAD_LETTER
 export const ENTRY_JOB_FIELD = 'job';
 export const ENTRY_ATTEMPT_FIELD = 'attempt';
 
-/** Milliseconds an agent's heartbeat lives; agents renew it every HEARTBEAT_INTERVAL_MS. */
+/** Default milliseconds an agent's heartbeat lives; agents renew it every third of that. */
 export const HEARTBEAT_TTL_MS = 15_000;
-export const HEARTBEAT_INTERVAL_MS = 5_000;

@@ -80,10 +80,18 @@ export function parsePipeline(text: string, file = DEFAULT_PIPELINE_FILE): Pipel
     return { ok: false, problems: [`${file}: ${(e as Error).message.split('\n')[0]}`] };
   }
   const r = pipelineSchema.safeParse(value);
-  if (!r.success) return { ok: false, problems: r.error.issues.map((i) => `${file}: ${i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)'}: ${i.message}`) };
+  const problems = r.success ? [] : r.error.issues.map((i) => `${file}: ${i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)'}: ${i.message}`);
+  // Duplicate names are read from the raw steps, so they are listed along with the schema's problems.
+  const raw = (value as { steps?: unknown }).steps;
   const names = new Set<string>();
-  const dupes = (r.data.steps ?? []).flatMap((s, i) => (names.has(s.name) ? [`${file}: steps[${i}].name: duplicate step name ${JSON.stringify(s.name)}`] : (names.add(s.name), [])));
-  if (dupes.length) return { ok: false, problems: dupes };
+  if (Array.isArray(raw))
+    raw.forEach((s: unknown, i) => {
+      const name = (s as { name?: unknown } | null)?.name;
+      if (typeof name !== 'string') return;
+      if (names.has(name)) problems.push(`${file}: steps[${i}].name: duplicate step name ${JSON.stringify(name)}`);
+      names.add(name);
+    });
+  if (!r.success || problems.length) return { ok: false, problems };
   return { ok: true, pipeline: r.data };
 }
 

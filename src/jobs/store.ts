@@ -284,9 +284,9 @@ export class JobStore {
     return res[0][1].map(([eid, f]) => parseLogEntry(eid, f));
   }
 
-  /** Publishes an agent's heartbeat (expires after HEARTBEAT_TTL_MS). */
-  async heartbeat(info: AgentInfo): Promise<void> {
-    await this.redis.multi().set(agentKey(info.name), JSON.stringify(info), 'PX', HEARTBEAT_TTL_MS).zadd(AGENT_INDEX_KEY, info.lastSeen, info.name).exec();
+  /** Publishes an agent's heartbeat (expires after `ttlMs`, default HEARTBEAT_TTL_MS). */
+  async heartbeat(info: AgentInfo, ttlMs = HEARTBEAT_TTL_MS): Promise<void> {
+    await this.redis.multi().set(agentKey(info.name), JSON.stringify(info), 'PX', ttlMs).zadd(AGENT_INDEX_KEY, info.lastSeen, info.name).exec();
   }
 
   /** Removes an agent's heartbeat (a clean exit). */

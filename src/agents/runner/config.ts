@@ -23,6 +23,7 @@ export interface AgentConfig {
   readonly workspace: string;
   readonly healthPort: number;
   readonly killGraceMs: number;
+  readonly heartbeatTtlMs: number;
   /** The whole environment: steps inherit PATH, HOME, the cache variables … minus the platform secrets. */
   readonly env: NodeJS.ProcessEnv;
 }
@@ -35,12 +36,14 @@ export class AgentStartupError extends Error {
 
 export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   const r = agentEnvSchema.safeParse(env);
-  if (!r.success) throw new AgentStartupError(r.error.issues.map((i) => `${String(i.path[0])}: ${i.code === 'invalid_type' && env[String(i.path[0])] === undefined ? 'is not set' : i.message}`));
+  const problems = r.success ? [] : r.error.issues.map((i) => `${String(i.path[0])}: ${env[String(i.path[0])] === undefined ? 'is not set' : i.message}`);
+  // The rules between variables read the raw values too, so that one bad variable does not hide them.
+  const mode = r.success ? r.data[AGENT_ENV.mode] : env[AGENT_ENV.mode];
+  const slots = r.success ? r.data[AGENT_ENV.maxConcurrentJobs] : Number(env[AGENT_ENV.maxConcurrentJobs] ?? 1);
+  if (mode === 'direct' && env[AGENT_ENV.jobId] === undefined) problems.push(`${AGENT_ENV.jobId}: is not set (direct-mode agents run the job the API names)`);
+  if ((mode === 'ephemeral' || mode === 'direct') && Number.isInteger(slots) && slots > 1) problems.push(`${AGENT_ENV.maxConcurrentJobs}: ${mode} agents run one job; only pooled agents take ${slots}`);
+  if (!r.success || problems.length) throw new AgentStartupError(problems);
   const e: AgentEnv = r.data;
-  const problems: string[] = [];
-  if (e[AGENT_ENV.mode] === 'direct' && !e[AGENT_ENV.jobId]) problems.push(`${AGENT_ENV.jobId}: is not set (direct-mode agents run the job the API names)`);
-  if (e[AGENT_ENV.mode] !== 'pooled' && e[AGENT_ENV.maxConcurrentJobs] !== 1) problems.push(`${AGENT_ENV.maxConcurrentJobs}: ${e[AGENT_ENV.mode]} agents run one job; only pooled agents take ${e[AGENT_ENV.maxConcurrentJobs]}`);
-  if (problems.length) throw new AgentStartupError(problems);
   const bk = e[AGENT_ENV.buildkitHost];
   return {
     pool: e[AGENT_ENV.pool],
@@ -61,6 +64,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     workspace: e[AGENT_ENV.workspace],
     healthPort: e[AGENT_ENV.healthPort],
     killGraceMs: e[AGENT_ENV.killGraceSeconds] * 1000,
+    heartbeatTtlMs: e[AGENT_ENV.heartbeatSeconds] * 1000,
     env,
   };
 }

@@ -7,7 +7,7 @@
  * - pooled (Deployment): runs up to MAX_CONCURRENT_JOBS jobs at once until drained; SIGTERM drains too.
  * - direct (a Job the API created): takes over the entry of RAIBID_JOB_ID (XCLAIM), runs it, exits 0.
  *
- * Every agent heartbeats (raibid:agent:<consumer>, every HEARTBEAT_INTERVAL_MS) with its pool, mode,
+ * Every agent heartbeats (raibid:agent:<consumer>, every third of RAIBID_HEARTBEAT_SECONDS) with its pool, mode,
  * slots and current jobs, so the API lists it and its reaper knows it is alive; listens for cancel
  * requests; retries Redis with backoff at start (a new pod's NetworkPolicy may take a moment). SIGTERM
  * to a one-shot agent stops its step and exits without acknowledging: the reaper re-queues the job.
@@ -16,7 +16,7 @@ import type { Server } from 'node:http';
 import pino from 'pino';
 import type { Redis } from 'ioredis';
 import { GiteaClient } from '../../gitea/client.js';
-import { CANCEL_CHANNEL, HEARTBEAT_INTERVAL_MS } from '../../jobs/keys.js';
+import { CANCEL_CHANNEL } from '../../jobs/keys.js';
 import { connectRedis, entryJob, JobStore, type AgentInfo } from '../../jobs/store.js';
 import type { CliIo } from '../../cli/main.js';
 import { VERSION } from '../../cli/version.js';
@@ -89,7 +89,7 @@ class Agent {
     await this.subscriber.subscribe(CANCEL_CHANNEL);
     this.subscriber.on('message', (_ch, id: string) => void this.cancelRequested(id));
     await this.heartbeat();
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS);
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(200, Math.floor(this.config.heartbeatTtlMs / 3)));
     this.log.info({ mode: c.mode, slots: c.slots, stream: c.stream, group: c.group, version: VERSION }, 'agent started');
 
     let code = 0;
@@ -135,7 +135,7 @@ class Agent {
 
   private async heartbeat(): Promise<void> {
     try {
-      await this.store.heartbeat(this.info());
+      await this.store.heartbeat(this.info(), this.config.heartbeatTtlMs);
       this.healthy = true;
       // A cancel published while the subscriber was reconnecting is still in the record.
       for (const id of this.running.keys()) {

@@ -48,6 +48,8 @@ export function loadApiConfig(env: NodeJS.ProcessEnv, overrides: Partial<ApiSett
       const name = String(i.path[0] ?? '');
       problems.push(env[name] === undefined ? `${name} is not set` : i.message.includes(name) ? i.message : `${name}: ${i.message}`);
     }
+  // Listed with the other problems (not after them), so one start shows everything to fix.
+  if (env[API_ENV.readToken] !== undefined && env[API_ENV.readToken] === env[API_ENV.adminToken]) problems.push(`${API_ENV.readToken} must differ from ${API_ENV.adminToken}`);
   let settings: ApiSettings | undefined;
   const file = env[API_ENV.settings];
   if (file) {
@@ -68,7 +70,6 @@ export function loadApiConfig(env: NodeJS.ProcessEnv, overrides: Partial<ApiSett
   }
   if (problems.length > 0 || !e.success || !settings) throw new StartupError(problems);
   const v = e.data;
-  if (v[API_ENV.readToken] !== undefined && v[API_ENV.readToken] === v[API_ENV.adminToken]) throw new StartupError([`${API_ENV.readToken} must differ from ${API_ENV.adminToken}`]);
   return {
     settings,
     redis: { url: v[API_ENV.redisUrl], username: v[API_ENV.redisUsername], password: v[API_ENV.redisPassword] },
