@@ -9,12 +9,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BatchV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DIRECT_JOB_FILE, DIRECT_POOL_FILE, type ApiSettings } from '../src/api/contract.js';
 import { AGENT_ENV, AGENT_JOB_LABEL, AGENT_POOL_LABEL } from '../src/agents/contract.js';
-import { DirectDispatcher, directJobName, dispatchConsumer } from '../src/api/server/direct.js';
+import { ATTEMPT_LABEL, DirectDispatcher, directJobName, dispatchConsumer } from '../src/api/server/direct.js';
 import { connectRedis, JobStore } from '../src/jobs/store.js';
 import { findObject, objectsUnder } from './helpers.js';
 import { startApi, synthesizedApiSettings, type ApiHarness } from './support/api-harness.js';
@@ -80,11 +81,14 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
     await kube?.close();
   });
 
-  /** Queues a job on the direct pool through the API (manual trigger); returns its id. */
+  /** Queues a job on the direct pool through the API (manual trigger); returns its id once its `pending` status is in Gitea. */
   async function queue(): Promise<string> {
     const r = await api.call('POST', '/api/v1/jobs', { body: { repo: 'acme/widget', pool: 'batch' } });
     expect(r.status).toBe(202);
-    return r.body.id as string;
+    const id = r.body.id as string;
+    // The API posts it in the background; wait, so that statuses a test looks at come after it.
+    for (let i = 0; i < 200 && !api.gitea.statuses.some((s) => s.state === 'pending' && s.targetUrl.endsWith(`/jobs/${id}/logs`)); i++) await sleep(5);
+    return id;
   }
   const job = async (id: string) => (await api.call('GET', `/api/v1/jobs/${id}`)).body as Record<string, any>;
   const record = async (id: string) => (await api.store.get(id))!;
@@ -92,10 +96,11 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
   const pending = async () => ((await api.store.redis.xpending(pool.stream, pool.group, '-', '+', 1000)) as [string, string, number, number][]).map(([e, c]) => [e, c]);
   const onStream = async (entry: string) => (await api.store.redis.xrange(pool.stream, entry, entry)).length === 1;
   const creates = () => kube.requests.filter((r) => r.verb === 'create' && r.resource === 'jobs');
-  /** The pod the stand-in made for a Job (it appears just after the create is answered). */
+  /** The pod the stand-in made for the Job of that name (it appears just after the create is answered). */
   async function podOf(jobName: string): Promise<string> {
     for (let i = 0; i < 100; i++) {
-      const pod = [...kube.pods.values()].find((p) => p.metadata?.ownerReferences?.some((o) => o.name === jobName));
+      const uid = kube.jobs.get(jobName)?.metadata?.uid;
+      const pod = [...kube.pods.values()].find((p) => p.metadata?.ownerReferences?.some((o) => o.uid === uid));
       if (pod) return pod.metadata!.name!;
       await sleep(5);
     }
@@ -166,7 +171,9 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
     await dispatcher.pass();
     expect(kube.jobs.size).toBe(2);
     // The third entry is not even taken from the stream while both slots are busy.
-    expect((await pending()).map(([e]) => e)).toEqual(await Promise.all(ids.slice(0, 2).map(async (id) => (await record(id)).entry)));
+    const [e0, e1, e2] = await Promise.all(ids.map(async (id) => (await record(id)).entry!));
+    expect(await pending()).toEqual(expect.arrayContaining([[e0, dispatchConsumer('batch')], [e1, dispatchConsumer('batch')]]));
+    expect((await pending()).map(([e]) => e)).not.toContain(e2);
     expect(await job(ids[2])).toMatchObject({ status: 'queued' });
     expect((await job(ids[2])).waiting).toBeUndefined();
 
@@ -186,7 +193,7 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
     expect(creates()).toHaveLength(3);
     expect(await job(ids[0])).toMatchObject({ status: 'success' });
     expect(await job(ids[2])).toMatchObject({ status: 'queued', waiting: expect.any(String) });
-    // Leave no Job of this test running for the next (each test has its own stand-in, but the stream is shared).
+    // Leave no queued job behind: each test has its own stand-in, but the stream is shared.
     for (const id of ids.slice(1)) await api.service.cancel(id, 'test');
   });
 
@@ -206,14 +213,19 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
     expect(unschedulable.status).toBe('queued');
     expect(unschedulable.waiting).toMatch(/^Unschedulable: 0\/1 nodes are available: 1 Insufficient memory\./);
 
-    // Once the pod runs, the stale reason goes (the agent has yet to take the job).
+    // Once the pod runs, the reason is no longer a stale scheduling one (the agent has yet to take the job) …
     await kube.setPodStatus(pod, podStates.running(false));
     await dispatcher.pass();
+    expect(await job(id)).toMatchObject({ status: 'queued', waiting: 'pod running, waiting for its agent to take the job' });
+    // … and once the agent has taken it, there is none.
+    const entry = await agentTakes(id, pod);
+    await dispatcher.pass();
     const started = await job(id);
-    expect(started.status).toBe('queued');
+    expect(started.status).toBe('running');
     expect(started.waiting).toBeUndefined();
     expect(creates()).toHaveLength(1);
-    await api.service.cancel(id, 'test');
+    await agents.transition(id, 'success', {}, ['running']);
+    await agents.ack(pool.stream, pool.group, entry);
   });
 
   it('ends a job in error, acknowledged and reported to Gitea, when its Job failed before the agent took it', async () => {
@@ -254,7 +266,7 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
     await kube.setJobStatus(name, jobStates.succeeded());
     await dispatcher.pass();
     const ended = await job(id);
-    expect(ended).toMatchObject({ status: 'error', reason: `Job ${name} ended before its agent took the job` });
+    expect(ended).toMatchObject({ status: 'error', reason: `Job ${name} completed without its agent taking the job` });
     expect(await onStream(entry!)).toBe(false);
     expect(api.gitea.statuses.at(-1)).toMatchObject({ state: 'error', description: ended.reason });
   });
@@ -264,7 +276,6 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
     const { entry } = await record(id);
     const name = directJobName('batch', id);
     // The Job is already there (a dispatch interrupted after the create), made from the same template.
-    const { BatchV1Api, KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     kc.loadFromString(kube.kubeconfig());
     await kc.makeApiClient(BatchV1Api).createNamespacedJob({ namespace: NAMESPACE, body: dispatcher.jobFor(dispatcher.pools[0], id), fieldValidation: 'Strict' });
@@ -294,13 +305,25 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
     const entries = await Promise.all([a, b, c].map(async (id) => (await record(id)).entry!));
     for (const id of [a, b]) expect((await api.call('POST', `/api/v1/jobs/${id}/cancel`)).status).toBe(200);
     await dispatcher.pass();
+    // Two slots, two cancelled entries first: both are skipped, and the live job still gets its Job in this pass.
     expect([...kube.jobs.keys()]).toEqual([directJobName('batch', c)]);
     expect(creates()).toHaveLength(1);
-    expect(await onStream(entries[0])).toBe(false);
-    expect(await onStream(entries[1])).toBe(false);
-    expect((await pending()).map(([e]) => e)).not.toContain(entries[0]);
+    for (const e of entries.slice(0, 2)) {
+      expect(await onStream(e)).toBe(false);
+      expect((await pending()).map(([p]) => p)).not.toContain(e);
+    }
     expect(await job(a)).toMatchObject({ status: 'cancelled' });
-    await api.service.cancel(c, 'test');
+    expect(await job(c)).toMatchObject({ status: 'queued' });
+
+    // Cancelled once its Job exists (its pod cannot be scheduled): the Job is deleted, so it no longer
+    // holds a slot until its deadline, and the entry is acknowledged.
+    await kube.setPodStatus(await podOf(directJobName('batch', c)), podStates.unschedulable('0/1 nodes are available: 1 Insufficient cpu.'));
+    expect((await api.call('POST', `/api/v1/jobs/${c}/cancel`)).status).toBe(200);
+    await dispatcher.pass();
+    expect(kube.jobs.size).toBe(0);
+    expect(kube.requests.filter((r) => r.verb === 'delete')).toEqual([expect.objectContaining({ name: directJobName('batch', c), query: { propagationPolicy: 'Background' }, status: 200 })]);
+    expect(await onStream(entries[2])).toBe(false);
+    expect(await job(c)).toMatchObject({ status: 'cancelled' });
   });
 
   it('ends the job in error, naming the Job and the API server\'s answer, when the create is refused otherwise (422, 403)', async () => {
@@ -331,12 +354,14 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
   it('gives a job the reaper re-queued (its agent died) a new Job for the new attempt instead of ending it on the old Job', async () => {
     const id = await queue();
     await dispatcher.pass();
-    const first = directJobName('batch', id);
-    const pod = await podOf(first);
+    const name = directJobName('batch', id);
+    const firstUid = kube.jobs.get(name)!.metadata!.uid;
+    expect(kube.jobs.get(name)!.metadata!.labels).toMatchObject({ [ATTEMPT_LABEL]: '1' });
+    const pod = await podOf(name);
     await agentTakes(id, pod);
-    // The agent is OOM-killed: no more heartbeats, its pod and Job fail (backoffLimit 0).
+    // The agent is OOM-killed: no more heartbeats; its pod and Job fail (backoffLimit 0).
     await kube.setPodStatus(pod, podStates.terminated(137, 'OOMKilled'));
-    await kube.setJobStatus(first, jobStates.failed('BackoffLimitExceeded', 'Job has reached the specified backoff limit'));
+    await kube.setJobStatus(name, jobStates.failed('BackoffLimitExceeded', 'Job has reached the specified backoff limit'));
     await dispatcher.pass();
     expect(await job(id)).toMatchObject({ status: 'running' });
 
@@ -345,16 +370,23 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
     const requeued = await record(id);
     expect(requeued).toMatchObject({ status: 'queued', attempt: 2 });
 
+    // The failed Job is the first attempt's: the job is not ended on it; the Job is replaced by one for attempt 2.
     await dispatcher.pass();
-    const again = await job(id);
-    expect(again).toMatchObject({ status: 'queued', attempt: 2 });
-    const current = [...kube.jobs.values()].filter((j) => j.metadata?.labels?.[AGENT_JOB_LABEL] === id && !j.status?.conditions?.some((c) => c.type === 'Failed'));
-    expect(current).toHaveLength(1);
-    expect(current[0].spec!.template.spec!.containers[0].env).toContainEqual({ name: AGENT_ENV.jobId, value: id });
+    expect(await job(id)).toMatchObject({ status: 'queued', attempt: 2, waiting: 'Job created, waiting for its pod' });
+    expect(kube.requests.filter((r) => r.verb === 'delete')).toEqual([expect.objectContaining({ name, query: { propagationPolicy: 'Background' }, status: 200 })]);
+    const second = kube.jobs.get(name)!;
+    expect(second.metadata!.uid).not.toBe(firstUid);
+    expect(second.metadata!.labels).toMatchObject({ [AGENT_JOB_LABEL]: id, [ATTEMPT_LABEL]: '2' });
+    expect(second.status?.conditions ?? []).toEqual([]);
+    expect(second.spec!.template.spec!.containers[0].env).toContainEqual({ name: AGENT_ENV.jobId, value: id });
     expect(await pending()).toContainEqual([requeued.entry, dispatchConsumer('batch')]);
-    await podOf(current[0].metadata!.name!);
+
+    // Its pod is the one followed, not the first attempt's.
+    const pod2 = await podOf(name);
+    expect(pod2).not.toBe(pod);
+    await kube.setPodStatus(pod2, podStates.imagePullFailing('ErrImagePull', 'rpc error: code = NotFound'));
     await dispatcher.pass();
-    expect(await job(id)).toMatchObject({ status: 'queued', attempt: 2, waiting: 'pod Pending' });
+    expect(await job(id)).toMatchObject({ status: 'queued', attempt: 2, waiting: 'ErrImagePull: rpc error: code = NotFound' });
     await api.service.cancel(id, 'test');
   });
 });

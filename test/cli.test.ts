@@ -208,6 +208,7 @@ describe('raibid api start-up checks', () => {
     const url = `redis://:${REDIS_PASSWORD}@redis:6379`;
     const problems = await problemsOf(apiEnv(settingsFile('good.yaml', GOOD_SETTINGS), { [API_ENV.redisUrl]: url.replace('redis://', 'http://'), [API_ENV.giteaUrl]: 'gitea' }));
     expect(problems).toEqual([`${API_ENV.redisUrl} must be a redis:// URL`, `${API_ENV.giteaUrl} must be an http(s) URL`]);
+    expect(await problemsOf(apiEnv(settingsFile('good.yaml', GOOD_SETTINGS), { [API_ENV.giteaUrl]: 'ftp://gitea.example.lan' }))).toEqual([`${API_ENV.giteaUrl} must be an http(s) URL`]);
   });
 
   it('lists every problem of the settings file with its key', async () => {

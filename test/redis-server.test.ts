@@ -189,7 +189,7 @@ describe.skipIf(!HAVE_REDIS).sequential(TITLE, () => {
   it('stores only password hashes in the ACL file, with the default user off', () => {
     const acl = readFileSync(join(root, 'run', 'users.acl'), 'utf8');
     for (const v of Object.values(passwords)) expect(acl).not.toContain(v);
-    expect(acl.split('\n')[0]).toBe('user default off resetpass resetkeys resetchannels -@all');
+    expect(acl.split('\n')[0]).toBe('user default off resetpass ~* &* +@all');
     expect(acl.match(/ on #[0-9a-f]{64} /g)).toHaveLength(4);
   });
 

@@ -53,7 +53,7 @@ describe('Redis', () => {
     expect(conf()).toContain('aclfile /run/redis/users.acl');
     expect(conf().some((l) => /^requirepass/.test(l))).toBe(false);
     expect(init.command).toEqual(['sh', '/etc/redis/build-acl.sh']);
-    expect(files()['build-acl.sh']).toContain("echo 'user default off resetpass resetkeys resetchannels -@all'");
+    expect(files()['build-acl.sh']).toContain("echo 'user default off resetpass ~* &* +@all'");
   });
 
   it('mounts the redis-users Secret in the init container only', () => {

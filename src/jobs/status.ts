@@ -27,7 +27,7 @@ export function commitStatus(r: JobRecord, publicUrl: string): CommitStatusInput
   const failed = r.steps.find((s) => s.status === 'failure' || s.status === 'timeout' || s.status === 'error');
   switch (r.status) {
     case 'queued':
-      return { ...base, state: 'pending', description: r.attempt > 1 ? `queued again (attempt ${r.attempt}): ${r.reason ?? ''}`.trim() : `queued on ${r.pool}` };
+      return { ...base, state: 'pending', description: r.attempt > 1 ? `queued again (attempt ${r.attempt})${r.reason ? `: ${r.reason}` : ''}` : `queued on ${r.pool}` };
     case 'running':
       return { ...base, state: 'pending', description: `running on ${r.agent ?? 'an agent'}` };
     case 'success':

@@ -120,8 +120,17 @@ export function aclRules(user: RedisUser, streams: readonly string[]): string {
   return ['resetkeys', ...keys.map((k) => `${user.keys}${k}`), 'resetchannels', ...channels, '-@all', '+ping', ...user.commands.map((cmd) => `+${cmd}`), ...selector].join(' ');
 }
 
-/** The ACL line of the disabled default user (no password, no keys, no commands). */
-export const DEFAULT_USER_LINE = 'user default off resetpass resetkeys resetchannels -@all';
+/**
+ * The ACL line of the disabled default user: `off` with no password (`resetpass`), so no connection can
+ * ever authenticate as it, and a connection that has not authenticated can run nothing.
+ *
+ * Its permissions are all commands and keys all the same, because the server replays its append-only
+ * file as the default user: Redis before 8.4 and Valkey 8.0 check a replayed MULTI/EXEC (the form in
+ * which every multi-write script and transaction of the job protocol is logged) against the default
+ * user's rights and silently drop it when they fall short, losing acknowledged jobs on a restart
+ * (redis/redis#14541, valkey-io/valkey#3983). test/api-durability.test.ts proves the jobs survive.
+ */
+export const DEFAULT_USER_LINE = 'user default off resetpass ~* &* +@all';
 
 /**
  * The init container's script. Environment: RAIBID_REDIS_USERS_DIR (the mounted Secret, default

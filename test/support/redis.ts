@@ -75,10 +75,9 @@ async function waitForPort(port: number, ms: number): Promise<void> {
   throw new Error(`Redis did not listen on ${port} within ${ms} ms`);
 }
 
-/** Starts Redis for a raibid.yaml (default config when empty). */
-export async function startRedis(yaml = ''): Promise<TestRedis> {
-  if (!REDIS_BINARY) throw new Error(SKIP_REASON);
-  const binary = REDIS_BINARY;
+/** Starts Redis for a raibid.yaml (default config when empty); `binary` picks the server. */
+export async function startRedis(yaml = '', binary: string | undefined = REDIS_BINARY): Promise<TestRedis> {
+  if (!binary) throw new Error(SKIP_REASON);
   const files = findObject(objectsUnder('infrastructure/configs/redis/', yaml), 'ConfigMap', 'redis-config').data as Record<string, string>;
   const dir = mkdtempSync(join(tmpdir(), 'raibid-redis-'));
   for (const d of ['users', 'run', 'data']) mkdirSync(join(dir, d));

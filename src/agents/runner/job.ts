@@ -12,6 +12,7 @@
  * The job timeout, step timeouts and a cancel all stop the running step's process group (SIGTERM,
  * then SIGKILL after the grace period).
  */
+import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -60,12 +61,28 @@ export function stepEnv(config: AgentConfig, record: JobRecord, extra: Record<st
   return { ...env, ...extra };
 }
 
+/** Runs sccache's client with the job's environment; resolves with its stdout, or undefined when it failed. */
+function sccache(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    // detached: the server it may start stays out of every step's process group (those are killed after
+    // each step), and keeps the pool's cache statistics for the whole job.
+    const child = spawn('sccache', args, { cwd, env: { ...env, SCCACHE_IDLE_TIMEOUT: '0' }, detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', () => resolve(undefined));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve(code === 0 ? out : undefined);
+    });
+  });
+}
+
 /** sccache's hit and miss counts, summed over languages; undefined without sccache. */
 async function sccacheStats(env: NodeJS.ProcessEnv, cwd: string): Promise<{ hits: number; misses: number } | undefined> {
   if (env.RUSTC_WRAPPER !== 'sccache') return undefined;
-  let out = '';
-  const r = await runProcess({ command: 'sccache --show-stats --stats-format=json', cwd, env, timeoutMs: 10_000, graceMs: 1000, signal: new AbortController().signal, onLine: (l) => (out += l) });
-  if (r.exitCode !== 0) return undefined;
+  const out = await sccache(['--show-stats', '--stats-format=json'], env, cwd);
+  if (out === undefined) return undefined;
   try {
     const s = (JSON.parse(out) as { stats?: { cache_hits?: { counts?: Record<string, number> }; cache_misses?: { counts?: Record<string, number> } } }).stats;
     const sum = (m?: Record<string, number>) => Object.values(m ?? {}).reduce((a, b) => a + b, 0);
@@ -169,7 +186,9 @@ export async function runJob(ctx: JobContext, id: string, entry: string, shutdow
           }, plan.timeoutMs);
         }
         const env = stepEnv(config, record, plan.env);
-        if (env.RUSTC_WRAPPER === 'sccache') await runProcess({ command: 'sccache --zero-stats', cwd: dir, env, timeoutMs: 30_000, graceMs: 1000, signal: new AbortController().signal, onLine: () => undefined });
+        // Start the agent's sccache server outside the steps and count this job's hits from zero. (The
+        // counters belong to the agent's server: a pooled agent's concurrent jobs share them.)
+        if (env.RUSTC_WRAPPER === 'sccache') await sccache(['--zero-stats'], env, dir);
         let failed = false;
         for (const s of plan.steps) {
           const result = await runStep(ctx, s, { dir, env, record, jobLog, stop: stop.signal, failed, deadline });

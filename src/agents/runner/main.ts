@@ -12,6 +12,7 @@
  * requests; retries Redis with backoff at start (a new pod's NetworkPolicy may take a moment). SIGTERM
  * to a one-shot agent stops its step and exits without acknowledging: the reaper re-queues the job.
  */
+import { execFile } from 'node:child_process';
 import type { Server } from 'node:http';
 import pino from 'pino';
 import type { Redis } from 'ioredis';
@@ -24,6 +25,7 @@ import { AgentStartupError, loadAgentConfig, type AgentConfig } from './config.j
 import { serveHealth } from './health.js';
 import { runJob, type JobContext } from './job.js';
 import { Masker } from './mask.js';
+import { onPath } from './process.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -265,6 +267,8 @@ class Agent {
     } catch {
       // Redis is gone: the heartbeat expires by itself.
     }
+    // The sccache server the jobs started (job.ts) goes with the agent.
+    if (onPath('sccache', this.config.env)) await new Promise((resolve) => execFile('sccache', ['--stop-server'], { env: this.config.env, timeout: 10_000 }, resolve));
     this.subscriber?.disconnect();
     this.reader?.disconnect();
     await this.redis.quit().catch(() => undefined);

@@ -31,7 +31,7 @@ const envSchema = z.object({
   [API_ENV.redisUrl]: z.string({ error: `${API_ENV.redisUrl} is not set` }).regex(/^rediss?:\/\/[^\s]+$/, { error: `${API_ENV.redisUrl} must be a redis:// URL` }),
   [API_ENV.redisUsername]: z.string().optional(),
   [API_ENV.redisPassword]: z.string().optional(),
-  [API_ENV.giteaUrl]: z.url({ error: `${API_ENV.giteaUrl} must be an http(s) URL` }),
+  [API_ENV.giteaUrl]: z.url({ protocol: /^https?$/, error: `${API_ENV.giteaUrl} must be an http(s) URL` }),
   [API_ENV.giteaUser]: z.string().optional(),
   [API_ENV.giteaToken]: secret(API_ENV.giteaToken, 1),
   [API_ENV.webhookSecret]: secret(API_ENV.webhookSecret, 16),
