@@ -163,6 +163,21 @@ describe.skipIf(!REDIS_BINARY).sequential(`direct pools: the API's Job dispatche
     await agents.ack(pool.stream, pool.group, entry!);
   });
 
+  it('creates the Job of an entry it took before it stopped (the API restarted between taking the entry and creating the Job)', async () => {
+    const id = await queue();
+    const { entry } = await record(id);
+    // What an interrupted dispatcher leaves behind: the entry delivered to its consumer, no Job.
+    await api.store.redis.xreadgroup('GROUP', pool.group, dispatchConsumer('batch'), 'COUNT', 1, 'STREAMS', pool.stream, '>');
+    expect(kube.jobs.size).toBe(0);
+    await dispatcher.pass();
+    expect([...kube.jobs.keys()]).toEqual([directJobName('batch', id)]);
+    expect(await pending()).toEqual([[entry, dispatchConsumer('batch')]]);
+    await dispatcher.pass();
+    expect(creates()).toHaveLength(1);
+    await agents.transition(id, 'cancelled', { reason: 'test over' }, ['queued']);
+    await dispatcher.pass();
+  });
+
   it('runs at most maxConcurrentJobs (pool.yaml) Jobs at once and creates the next when one has finished', async () => {
     expect(dispatcher.pools.map((p) => [p.name, p.max])).toEqual([['batch', 2]]);
     const ids = [await queue(), await queue(), await queue()];

@@ -3,14 +3,19 @@
  * pooled Deployment and the direct Job template can never drift apart in security settings, env or
  * cache mounts.
  *
- * The agent image's contract (what raibid-ci expects from `agent-<pool>` images):
+ * The agent image's contract: the image runs `raibid agent` (src/agents/runner/, bundled into the image),
+ * configured by the environment set here, whose names, ports, paths and drain command live in
+ * ./contract.ts, shared with the runner so a rename fails the type check:
  * - runs as UID/GID 1000 with a read-only root filesystem; writes only to /workspace, /tmp, $HOME and
  *   the cache mounts, and at most the pool's `workspace` to /workspace and AGENT_TMP_SIZE /
  *   AGENT_HOME_SIZE to the others: past a limit the kubelet evicts the pod and the build fails;
- * - reads jobs with XREADGROUP from REDIS_STREAM / REDIS_GROUP as consumer REDIS_CONSUMER, acks them,
- *   and gives up a job after JOB_TIMEOUT_SECONDS;
+ * - reads jobs with XREADGROUP from REDIS_STREAM / REDIS_GROUP as consumer REDIS_CONSUMER (the pod
+ *   name), heartbeats every third of RAIBID_HEARTBEAT_SECONDS so the API's reaper knows it is alive,
+ *   ends a job itself after JOB_TIMEOUT_SECONDS (SIGTERM to the step's process group, SIGKILL after
+ *   RAIBID_KILL_GRACE_SECONDS), and acknowledges an entry only after the job's final state and commit
+ *   status are written;
  * - serves HTTP on AGENT_HEALTH_PORT (8081) from its first second;
- * - RAIBID_MODE=ephemeral|direct: one job, then exit.
+ * - RAIBID_MODE=ephemeral|direct: one job, then exit 0.
  *   - `GET /claimed` answers 200 once XREADGROUP has handed the agent its entry (the entry is then
  *     this consumer's, off the group's lag), and keeps answering 200 until the agent exits; before
  *     that it answers 503. It is the pod's readiness probe, every CLAIM_PROBE_PERIOD_SECONDS: KEDA's
@@ -20,8 +25,15 @@
  *   - An agent that finds no entry within RAIBID_IDLE_EXIT_SECONDS (XREADGROUP BLOCK) exits 0
  *     without claiming anything: a surplus Job (its entry went to another agent) frees its CPU and
  *     memory within that time and does not count as a failed build.
+ *   - direct: the API names the job in RAIBID_JOB_ID; the agent takes over its entry (XCLAIM).
+ *   - SIGTERM (eviction, deadline) stops the running step and exits without acknowledging: the
+ *     API's reaper re-queues the job once the heartbeat lapses.
  * - RAIBID_MODE=pooled: MAX_CONCURRENT_JOBS jobs at a time, `/healthz` live, `/readyz` ready to take
- *   jobs, and `raibid-agent drain` stops taking jobs and returns when the running ones have finished.
+ *   jobs, and `raibid agent drain` (the preStop hook; POST /drain) stops taking jobs and returns when
+ *   the running ones have finished. SIGTERM drains too.
+ * - the Job's activeDeadlineSeconds (oneShotDeadlineSeconds) leaves room beyond JOB_TIMEOUT_SECONDS
+ *   for scheduling, the image pull, the idle wait and the kill grace, so the agent's own timeout always
+ *   fires first and reports the result.
  */
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IEnvVar } from 'kubernetes-models/v1/EnvVar';

@@ -143,7 +143,18 @@ export class DirectDispatcher {
       const deleted = await this.explain(pool, jobs);
       const active = jobs.filter((j) => !finished(j) && !deleted.has(j.metadata?.name ?? ''));
       // Only a created (or already existing) Job takes a slot: skipped entries and failed creates do not.
-      for (let free = pool.max - active.length; free > 0; ) {
+      let free = pool.max - active.length;
+      // Entries this dispatcher took but made no Job for (the API stopped in between, or the Job was
+      // deleted by hand): its heartbeat keeps the reaper away from them, so they are picked up here.
+      const have = new Set(jobs.map((j) => j.metadata?.labels?.[JOB_ID_LABEL]).filter(Boolean));
+      const own = (await this.store.redis.xreadgroup('GROUP', pool.group, dispatchConsumer(pool.name), 'COUNT', 100, 'STREAMS', pool.stream, '0')) as [string, [string, string[]][]][] | null;
+      for (const [entry, fields] of own?.[0]?.[1] ?? []) {
+        if (free <= 0) break;
+        const { job: id } = entryJob(fields ?? []);
+        if (id && have.has(id)) continue;
+        if ((await this.dispatchEntry(pool, entry, fields ?? [])) === 'created') free--;
+      }
+      while (free > 0) {
         const outcome = await this.dispatchOne(pool);
         if (outcome === 'empty') break;
         if (outcome === 'created') free--;
@@ -151,12 +162,16 @@ export class DirectDispatcher {
     }
   }
 
-  /** Takes one entry and creates its Job: `empty` when the stream has nothing new, `skipped` when no Job runs for it. */
+  /** Takes one new entry and creates its Job: `empty` when the stream has nothing new, `skipped` when no Job runs for it. */
   private async dispatchOne(pool: DirectPool): Promise<'created' | 'skipped' | 'empty'> {
     const res = (await this.store.redis.xreadgroup('GROUP', pool.group, dispatchConsumer(pool.name), 'COUNT', 1, 'STREAMS', pool.stream, '>')) as [string, [string, string[]][]][] | null;
     const entries = res?.[0]?.[1] ?? [];
     if (entries.length === 0) return 'empty';
-    const [entry, fields] = entries[0];
+    return this.dispatchEntry(pool, entries[0][0], entries[0][1]);
+  }
+
+  /** Creates the Job of an entry this dispatcher holds: `skipped` when no Job runs for it. */
+  private async dispatchEntry(pool: DirectPool, entry: string, fields: string[]): Promise<'created' | 'skipped'> {
     const { job: id, attempt } = entryJob(fields);
     const record = id ? await this.store.get(id) : undefined;
     if (!id || !record || record.status !== 'queued') {
