@@ -222,6 +222,8 @@ describe.skipIf(!REDIS_BINARY).sequential(`raibid api + raibid agent, end to end
       drain.stdout.on('data', (d) => (drainOut += d));
       const drained = new Promise<number | null>((resolve) => drain.once('exit', resolve));
       await waitFor('the agent to stop being ready', async () => (await fetch(`${worker.healthUrl}/readyz`)).status === 503, 5_000);
+      // A read already waiting when the drain began (its BLOCK is at most 1 s) may still hand over a job.
+      await sleep(1_200);
       const second = await deliver('acme', 'drain', sha, { ref: 'refs/heads/second' });
       expect(await drained).toBe(0);
       expect(drainOut).toContain('drained');

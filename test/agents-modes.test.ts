@@ -73,7 +73,7 @@ describe('pooled pool: Deployment + KEDA ScaledObject', () => {
   });
 
   it('drains before it stops and may take longer than the build timeout', () => {
-    expect(worker.lifecycle.preStop).toEqual({ exec: { command: ['raibid-agent', 'drain'] } });
+    expect(worker.lifecycle.preStop).toEqual({ exec: { command: ['raibid', 'agent', 'drain'] } });
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(1800);
     expect(pod.restartPolicy).toBe('Always');
   });
@@ -99,7 +99,7 @@ describe('direct pool: Job template for the API', () => {
   it('keeps a Job template with the timeout, no retries and a TTL', () => {
     expect(job.kind).toBe('Job');
     expect(job.metadata.generateName).toBe('agent-deploy-');
-    expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 1200, ttlSecondsAfterFinished: 3600, parallelism: 1, completions: 1 });
+    expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 1200 + 60 + 10 + 300, ttlSecondsAfterFinished: 3600, parallelism: 1, completions: 1 });
     expect(pod.restartPolicy).toBe('Never');
   });
 

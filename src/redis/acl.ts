@@ -125,7 +125,7 @@ export function aclRules(user: RedisUser, streams: readonly string[]): string {
  * ever authenticate as it, and a connection that has not authenticated can run nothing.
  *
  * Its permissions are all commands and keys all the same, because the server replays its append-only
- * file as the default user: Redis before 8.4 and Valkey 8.0 check a replayed MULTI/EXEC (the form in
+ * file as the default user: releases without the fix for redis/redis#14541 (Valkey 8.0 among them) check a replayed MULTI/EXEC (the form in
  * which every multi-write script and transaction of the job protocol is logged) against the default
  * user's rights and silently drop it when they fall short, losing acknowledged jobs on a restart
  * (redis/redis#14541, valkey-io/valkey#3983). test/api-durability.test.ts proves the jobs survive.

@@ -5,6 +5,8 @@
  *   runs that one job and exits 0; exits 0 without work when none comes. `/claimed` turns 200 the
  *   moment the entry is ours.
  * - pooled (Deployment): runs up to MAX_CONCURRENT_JOBS jobs at once until drained; SIGTERM drains too.
+ *   A read already waiting when the drain begins (it blocks for at most a second) may still hand over
+ *   one more job: it is run, and the drain waits for it.
  * - direct (a Job the API created): takes over the entry of RAIBID_JOB_ID (XCLAIM), runs it, exits 0.
  *
  * Every agent heartbeats (raibid:agent:<consumer>, every third of RAIBID_HEARTBEAT_SECONDS) with its pool, mode,
