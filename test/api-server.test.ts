@@ -149,8 +149,11 @@ describe.skipIf(!REDIS_BINARY).sequential(`API server against a real ${REDIS_BIN
     it('ends a job whose pipeline file is invalid in error, naming the key, with an error status', async () => {
       const sha = await api.gitea.commit('acme', 'widget', { '.raibid.yaml': 'steps:\n  - name: x\n    comand: make\n' }, 'typo', 'broken');
       const len = await streamLen();
-      const r = await api.deliver('push', api.push({ owner: 'acme', name: 'widget' }, sha, { ref: 'refs/heads/broken' }));
+      const payload = api.push({ owner: 'acme', name: 'widget' }, sha, { ref: 'refs/heads/broken' });
+      const r = await api.deliver('push', payload, { delivery: 'broken-pipeline-delivery' });
       expect(r.status).toBe(200);
+      // Gitea redelivering it finds the same record, not a second one.
+      expect((await api.deliver('push', payload, { delivery: 'broken-pipeline-delivery' })).body.id).toBe(r.body.id);
       expect(r.body.queued).toBe(false);
       expect(r.body.reason).toMatch(/invalid \.raibid\.yaml: \.raibid\.yaml: steps\[0\]/);
       expect(await streamLen()).toBe(len);

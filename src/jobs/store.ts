@@ -110,9 +110,14 @@ export class JobStore {
    * Records a job that never reaches a queue (its pipeline file is invalid, its pool does not exist):
    * the record ends in `error` at once, with the reason in the record and in the log.
    */
-  async recordError(job: NewJob, reason: string): Promise<string> {
+  async recordError(job: NewJob, reason: string, delivery?: string): Promise<string> {
     const id = job.id ?? newJobId();
     const now = Date.now();
+    // A redelivery of the same delivery finds the first record instead of writing a second one.
+    if (delivery) {
+      const first = await this.redis.set(deliveryKey(delivery), id, 'EX', this.options.retentionSeconds, 'NX', 'GET');
+      if (first) return first;
+    }
     const fields = recordFields({ ...job, id, status: 'error', attempt: 1, createdAt: now, finishedAt: now, steps: [], reason });
     const ttl = this.options.retentionSeconds;
     await this.redis

@@ -115,7 +115,9 @@ export async function runJob(ctx: JobContext, id: string, entry: string, shutdow
       log.warn({ job: id, err: (e as Error).message }, 'could not set the commit status');
     }
   };
-  void report(record);
+  // Not awaited, so a slow Gitea never delays the build; the final status waits for it (below), so
+  // the pending one can never arrive last.
+  const started = report(record);
 
   // Stopping: a cancel from the API, the job's own deadline, or the agent shutting down.
   const stop = new AbortController();
@@ -234,6 +236,7 @@ export async function runJob(ctx: JobContext, id: string, entry: string, shutdow
 
   const t = await store.transition(id, status, { steps, reason, cache, image }, ['running']);
   record = (await store.get(id)) ?? record;
+  await started;
   if (t.ok) {
     await report(record);
     await store.publishFinished({ id, pool: record.pool, status, durationMs: (record.finishedAt ?? Date.now()) - (record.startedAt ?? Date.now()) });

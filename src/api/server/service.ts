@@ -6,7 +6,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ApiSettings } from '../contract.js';
 import type { GiteaClient } from '../../gitea/client.js';
 import { branchMatches, parsePipeline } from '../../jobs/pipeline.js';
-import type { JobRecord } from '../../jobs/record.js';
+import { isTerminal, type JobRecord } from '../../jobs/record.js';
 import { commitStatus } from '../../jobs/status.js';
 import type { JobStore, NewJob } from '../../jobs/store.js';
 import { branchKey } from '../../jobs/keys.js';
@@ -101,8 +101,7 @@ export class JobService {
   /** A job that cannot run: recorded as `error` with the reason, and reported as such. */
   private async refuse(job: NewJob, reason: string, delivery?: string): Promise<TriggerResult> {
     const pool = this.pool(job.pool) ?? this.settings.pools[0];
-    const id = await this.store.recordError({ ...job, pool: pool.name, stream: pool.stream }, reason);
-    void delivery;
+    const id = await this.store.recordError({ ...job, pool: pool.name, stream: pool.stream }, reason, delivery);
     this.metrics.jobs.inc({ pool: pool.name, status: 'error' });
     void this.report(id);
     return { outcome: 'error', id, pool: pool.name, reason };
@@ -123,12 +122,19 @@ export class JobService {
     }
   }
 
-  /** Posts the job's current state as its commit status; failures are logged, never thrown. */
+  /**
+   * Posts the job's current state as its commit status; failures are logged, never thrown. A pending
+   * status can reach Gitea after the agent's final one (a very short job, a slow Gitea): the record is
+   * read again afterwards, and an end that came in between is posted once more so it stays the last.
+   */
   async report(idOrRecord: string | JobRecord): Promise<void> {
     const r = typeof idOrRecord === 'string' ? await this.store.get(idOrRecord).catch(() => undefined) : idOrRecord;
     if (!r) return;
     try {
       await this.gitea.setStatus(r.repo, r.sha, commitStatus(r, this.settings.publicUrl));
+      if (isTerminal(r.status)) return;
+      const now = await this.store.get(r.id).catch(() => undefined);
+      if (now && isTerminal(now.status)) await this.gitea.setStatus(now.repo, now.sha, commitStatus(now, this.settings.publicUrl));
     } catch (e) {
       this.log.warn({ job: r.id, repo: r.repo, err: (e as Error).message }, 'could not set the commit status');
     }
