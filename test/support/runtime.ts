@@ -93,7 +93,7 @@ export interface ApiProc extends Proc {
 }
 
 /** `raibid api` with the Deployment's environment and the synthesized settings file. */
-export async function startApiProcess(redis: TestRedis, giteaUrl: string, opts: { yaml?: string; settings?: Record<string, unknown> } = {}): Promise<ApiProc> {
+export async function startApiProcess(redis: TestRedis, giteaUrl: string, opts: { yaml?: string; settings?: Record<string, unknown>; env?: Record<string, string> } = {}): Promise<ApiProc> {
   const bundle = await raibidBundle();
   const deployment = findObject(objectsUnder('apps/api/', opts.yaml), 'Deployment', 'raibid-api');
   const container = podSpecOf(deployment).containers[0];
@@ -107,6 +107,7 @@ export async function startApiProcess(redis: TestRedis, giteaUrl: string, opts: 
     RAIBID_API_CONFIG: settingsFile,
     REDIS_URL: redis.url,
     GITEA_URL: giteaUrl,
+    ...opts.env,
   };
   const p = run('api', bundle, ['api'], env, dir);
   const url = `http://127.0.0.1:${port}`;
@@ -150,10 +151,10 @@ export function sharedCaches(): { cargo: string; sccache: string } {
 export async function startAgentProcess(
   redis: TestRedis,
   giteaUrl: string,
-  opts: { pool: string; name: string; yaml?: string; env?: Record<string, string>; caches?: { cargo: string; sccache: string }; publicUrl?: string; waitReady?: boolean },
+  opts: { pool: string; name: string; yaml?: string; env?: Record<string, string>; caches?: { cargo: string; sccache: string }; publicUrl?: string; waitReady?: boolean; container?: { env: EnvVar[] } },
 ): Promise<AgentProc> {
   const bundle = await raibidBundle();
-  const { container } = agentContainer(opts.pool, opts.yaml);
+  const container = opts.container ?? agentContainer(opts.pool, opts.yaml).container;
   const root = mkdtempSync(join(tmpdir(), `raibid-${opts.name}-`));
   const workspace = join(root, 'workspace');
   const home = join(root, 'home');
