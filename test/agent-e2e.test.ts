@@ -275,6 +275,31 @@ describe.skipIf(!REDIS_BINARY).sequential(`raibid api + raibid agent, end to end
     }, 90_000);
   });
 
+  describe('submodules', () => {
+    it('checks out the repository\'s submodules from Gitea with the same scoped credentials', async () => {
+      await gitea.addRepo('acme', 'lib', { files: { 'lib.txt': 'from the submodule\n' } });
+      const { sha: first } = await gitea.addRepo('acme', 'parent', { files: { 'README.md': 'parent\n' } });
+      // Add the submodule the way a developer would: a clone of the bare repository, then a push.
+      const work = mkdtempSync(join(tmpdir(), 'raibid-parent-'));
+      const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'protocol.file.allow=always', ...args], { cwd: work, encoding: 'utf8' });
+      git('clone', '-q', gitea.repoDir('acme', 'parent'), '.');
+      git('submodule', 'add', '-q', gitea.repoDir('acme', 'lib'), 'lib');
+      // The recorded URL is relative, so the agent resolves it against Gitea's URL.
+      writeFileSync(join(work, '.gitmodules'), '[submodule "lib"]\n\tpath = lib\n\turl = ../lib.git\n');
+      writeFileSync(join(work, '.raibid.yaml'), 'pool: pool\nsteps:\n  - name: show\n    command: cat lib/lib.txt\n');
+      git('add', '-A');
+      git('commit', '-q', '-m', 'add lib');
+      git('push', '-q', 'origin', 'HEAD:main');
+      const sha = git('rev-parse', 'HEAD').trim();
+      expect(sha).not.toBe(first);
+      await agent('pool', 'agent-pool-submodules');
+      const r = await deliver('acme', 'parent', sha);
+      const done = await waitStatus(r.body.id, ['success', 'failure', 'error']);
+      expect(done.status, await log(r.body.id)).toBe('success');
+      expect(await log(r.body.id)).toContain('[show] from the submodule');
+    });
+  });
+
   describe('image builds', () => {
     it('runs buildctl as BuildKit documents it (a buildctl stand-in on PATH records the call), pushes <registry>/<owner>/<repo>:<sha> and :<branch>, and records the digest', async () => {
       const bin = mkdtempSync(join(tmpdir(), 'raibid-buildctl-'));
