@@ -211,6 +211,16 @@ describe.skipIf(!REDIS_BINARY).sequential(`raibid api + raibid agent, end to end
       await waitFor('the cancelled status', async () => statusesOf(sha).includes('failure: cancelled by admin'));
     });
 
+    it('stops a step at its timeout: the step times out, the job fails and says why', async () => {
+      const { sha } = await gitea.addRepo('acme', 'timeout', { files: { '.raibid.yaml': 'pool: pool\nsteps:\n  - name: slow\n    command: sleep 60\n    timeout: 1s\n  - name: after\n    command: echo never\n' } });
+      const r = await deliver('acme', 'timeout', sha);
+      const done = await waitStatus(r.body.id, ['success', 'failure', 'error'], 20_000);
+      expect(done.status).toBe('failure');
+      expect(done.steps.map((x: { name: string; status: string }) => `${x.name}:${x.status}`)).toEqual(['checkout:success', 'slow:timeout', 'after:skipped']);
+      expect(done.steps[1].durationMs).toBeLessThan(1_000 + 2_000 + 1_000);
+      await waitFor('the failure status', async () => statusesOf(sha).some((x) => x.startsWith('failure: failed at slow')));
+    });
+
     it('drains: finishes the running job, takes no new one, and exits 0', async () => {
       const { sha } = await gitea.addRepo('acme', 'drain', { files: { '.raibid.yaml': 'pool: pool\nsteps:\n  - name: wait\n    command: sleep 2\n' } });
       const first = await deliver('acme', 'drain', sha, { ref: 'refs/heads/first' });
@@ -251,6 +261,18 @@ describe.skipIf(!REDIS_BINARY).sequential(`raibid api + raibid agent, end to end
       const done = await waitStatus(r.body.id, ['success', 'failure']);
       expect(done).toMatchObject({ status: 'success', attempt: 2, agent: 'agent-pool-rescue' });
       expect(await log(r.body.id)).toContain('re-queued (attempt 2): agent agent-pool-victim stopped sending heartbeats');
+    }, 60_000);
+
+    it('leaves the job of an ephemeral agent stopped with SIGTERM (eviction, deadline) to the reaper, which re-queues it', async () => {
+      const { sha } = await gitea.addRepo('acme', 'evicted', { files: { '.raibid.yaml': 'steps:\n  - name: work\n    command: test "$RAIBID_ATTEMPT" = 2 || sleep 30\n' } });
+      const victim = await agent('rust', 'agent-rust-evicted');
+      const r = await deliver('acme', 'evicted', sha);
+      await waitFor('the agent to run it', async () => (await log(r.body.id)).includes('==> work'));
+      expect(await victim.kill('SIGTERM')).toBe(0);
+      expect(await log(r.body.id)).toContain('is stopping; the job goes back to the queue');
+      await waitFor('the reaper to re-queue it', async () => (await job(r.body.id)).attempt === 2, 20_000);
+      await agent('rust', 'agent-rust-second');
+      expect(await waitStatus(r.body.id, ['success', 'failure'])).toMatchObject({ status: 'success', attempt: 2 });
     }, 60_000);
 
     it('sends a job that kills its agent every time to the dead-letter stream after the attempt limit', async () => {

@@ -388,6 +388,15 @@ describe.skipIf(!REDIS_BINARY).sequential(`API server against a real ${REDIS_BIN
       agent.disconnect();
     });
 
+    it('reaps with one leader at a time across API replicas', async () => {
+      const { Reaper } = await import('../src/api/server/reaper.js');
+      const other = new Reaper(api.store, api.settings, api.service, (await import('../src/api/server/metrics.js')).createMetrics(api.store, api.settings), api.app.log);
+      await api.reaper.pass();
+      expect(await api.store.lease(other.holder, 10_000)).toBe(false);
+      expect(await other.pass()).toBe(0);
+      expect(await api.store.lease(api.reaper.holder, 10_000)).toBe(true);
+    });
+
     it('leaves an entry alone while its agent heartbeats', async () => {
       const id = (await api.call('POST', '/api/v1/jobs', { body: { repo: 'acme/widget', ref: 'main', pool: 'docs' } })).body.id;
       const agent = new Redis(redis.url, { username: redis.agent.username, password: redis.agent.password, enableReadyCheck: false });
