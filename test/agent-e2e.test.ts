@@ -333,11 +333,13 @@ describe.skipIf(!REDIS_BINARY).sequential(`raibid api + raibid agent, end to end
       );
       chmodSync(join(bin, 'buildctl'), 0o755);
       const { sha } = await gitea.addRepo('acme', 'Image', { files: { '.raibid.yaml': 'pool: pool\nsteps:\n  - name: lint\n    command: "true"\n', Dockerfile: 'FROM scratch\n' } });
+      // Only the agent with the stand-in on its PATH may take this job.
+      for (const a of agents.filter((x) => x.name.startsWith('agent-pool-'))) await a.kill('SIGTERM');
       await agent('pool', 'agent-pool-image', { PATH: `${bin}:${process.env.PATH}` });
       const r = await deliver('acme', 'Image', sha, { ref: 'refs/heads/feature/x' });
       const done = await waitStatus(r.body.id, ['success', 'failure', 'error']);
       expect(done.status, JSON.stringify(done)).toBe('success');
-      expect(done.image).toEqual({ ref: `gitea.dgx.local/acme/image:${sha}`, digest: `sha256:${'a'.repeat(64)}`, tags: [sha, 'feature-x'] });
+      expect(done.image, JSON.stringify(done.steps)).toEqual({ ref: `gitea.dgx.local/acme/image:${sha}`, digest: `sha256:${'a'.repeat(64)}`, tags: [sha, 'feature-x'] });
       const lines = readFileSync(record, 'utf8').split('\n');
       const argv = lines.slice(0, lines.findIndex((l) => l.startsWith('BUILDKIT_HOST=')));
       const image = 'gitea.dgx.local/acme/image';

@@ -53,6 +53,7 @@ export function testSecrets(redis: TestRedis): Record<string, string> {
     'webhook-hmac/secret': WEBHOOK_SECRET,
     'raibid-api-tokens/admin': ADMIN_TOKEN,
     'raibid-api-tokens/read': READ_TOKEN,
+    'github-webhook-hmac/secret': 'github-webhook-secret-for-tests-0123456789',
   };
 }
 

@@ -99,7 +99,11 @@ function stepResult(name: string, o: StepOutcome, label?: string): StepResult {
   return { name, status: o.exitCode === 0 ? 'success' : 'failure', exitCode: o.exitCode, durationMs: o.durationMs, ...(o.signal ? { reason: `killed by ${o.signal}` } : {}) };
 }
 
-export async function runJob(ctx: JobContext, id: string, entry: string, shutdown: AbortSignal): Promise<JobOutcome> {
+/**
+ * Runs one job. `dir` is the checkout folder: the same path for every job of an agent slot (sccache keys
+ * compilations by their folder, so a per-job path would never hit the cache); it is emptied first.
+ */
+export async function runJob(ctx: JobContext, id: string, entry: string, shutdown: AbortSignal, dir = join(ctx.config.workspace, 'slot-0')): Promise<JobOutcome> {
   const { config, store, log } = ctx;
   if ((await store.start(id, config.consumer, entry)) === 'skip') {
     await store.ack(config.stream, config.group, entry);
@@ -139,7 +143,7 @@ export async function runJob(ctx: JobContext, id: string, entry: string, shutdow
     stop.abort();
   }, config.jobTimeoutSeconds * 1000);
 
-  const dir = join(config.workspace, id);
+  rmSync(dir, { recursive: true, force: true });
   const steps: StepResult[] = [];
   let reason: string | undefined;
   let cache: CacheStats | undefined;
@@ -271,7 +275,7 @@ async function runStep(ctx: JobContext, s: PlannedStep, c: StepContext): Promise
 
   const timeoutMs = Math.max(1, Math.min(s.timeoutMs ?? Infinity, c.deadline - Date.now()));
   const run = (command: string, env: NodeJS.ProcessEnv) =>
-    runProcess({ command, cwd: c.dir, env, timeoutMs, graceMs: config.killGraceMs, signal: c.stop, onLine: (l) => c.jobLog.line(s.name, l), backpressure: { full: () => c.jobLog.full, whenRoom: () => c.jobLog.whenRoom() } });
+    runProcess({ command, cwd: c.dir, env, timeoutMs, graceMs: config.killGraceMs, signal: c.stop, onLine: (l) => c.jobLog.line(s.name, l), onLines: (ls) => c.jobLog.append(s.name, ls), backpressure: { full: () => c.jobLog.full, whenRoom: () => c.jobLog.whenRoom() } });
 
   if (s.image) {
     const branch = c.record.ref.startsWith('refs/heads/') ? c.record.ref.slice('refs/heads/'.length) : undefined;

@@ -16,6 +16,7 @@
  */
 import { execFile } from 'node:child_process';
 import type { Server } from 'node:http';
+import { join } from 'node:path';
 import pino from 'pino';
 import type { Redis } from 'ioredis';
 import { GiteaClient } from '../../gitea/client.js';
@@ -50,6 +51,8 @@ class Agent {
   private readonly redis: Redis;
   private readonly store: JobStore;
   private readonly running = new Map<string, Promise<unknown>>();
+  /** Checkout folders by slot: a job reuses its slot's path, so the compiler cache recognises it. */
+  private readonly freeSlots: number[] = [];
   private readonly cancels = new Map<string, (by: string) => void>();
   private readonly shutdown = new AbortController();
   private draining = false;
@@ -68,6 +71,7 @@ class Agent {
     this.redis = connectRedis(config.redis);
     this.redis.on('error', () => undefined);
     this.store = new JobStore(this.redis, { retentionSeconds: config.retentionSeconds });
+    for (let i = 0; i < config.slots; i++) this.freeSlots.push(i);
   }
 
   async run(): Promise<number> {
@@ -187,13 +191,16 @@ class Agent {
       await this.store.ack(this.config.stream, this.config.group, entry);
       return;
     }
-    const p = runJob(this.context(), job, entry, this.shutdown.signal).catch((e) => this.log.error({ job, err: (e as Error).message }, 'job crashed'));
+    const slot = this.freeSlots.shift() ?? this.running.size;
+    const p = runJob(this.context(), job, entry, this.shutdown.signal, join(this.config.workspace, `slot-${slot}`)).catch((e) => this.log.error({ job, err: (e as Error).message }, 'job crashed'));
     this.running.set(job, p);
     void this.heartbeat();
     try {
       await p;
     } finally {
       this.running.delete(job);
+      this.freeSlots.push(slot);
+      this.freeSlots.sort((a, b) => a - b);
       void this.heartbeat();
     }
   }

@@ -17,6 +17,8 @@ export interface StepRun {
   /** Aborted on cancel (or the agent shutting down). */
   readonly signal: AbortSignal;
   readonly onLine: (line: string) => void;
+  /** Several lines at once (preferred when given: one call per chunk of output). */
+  readonly onLines?: (lines: string[]) => void;
   /** Pause output while the log cannot keep up. */
   readonly backpressure?: { readonly full: () => boolean; readonly whenRoom: () => Promise<void> };
 }
@@ -74,7 +76,9 @@ export function runProcess(r: StepRun): Promise<StepOutcome> {
           parts.push(carry.slice(0, 65_536));
           carry = carry.slice(65_536);
         }
-        for (const p of parts) r.onLine(p.endsWith('\r') ? p.slice(0, -1) : p);
+        const lines = parts.map((p) => (p.endsWith('\r') ? p.slice(0, -1) : p));
+        if (r.onLines) r.onLines(lines);
+        else for (const l of lines) r.onLine(l);
         if (r.backpressure?.full()) {
           stream.pause();
           void r.backpressure.whenRoom().then(() => stream.resume());
