@@ -56,26 +56,26 @@ export function formatLogEntry(e: LogEntry): string {
   }
 }
 
-/** Splits text into chunks of at most LOG_BATCH_BYTES bytes, at line ends where possible. */
+/**
+ * Splits text into chunks of at most LOG_BATCH_BYTES bytes, at line ends where possible. It measures
+ * one window per chunk rather than each line (a burst of output is hundreds of thousands of lines).
+ */
 export function chunkText(text: string): string[] {
-  if (Buffer.byteLength(text) <= LOG_BATCH_BYTES) return [text];
+  if (text.length <= LOG_BATCH_BYTES / 4 || Buffer.byteLength(text) <= LOG_BATCH_BYTES) return [text];
   const out: string[] = [];
-  let cur = '';
-  for (const line of text.split('\n')) {
-    const candidate = cur === '' ? line : `${cur}\n${line}`;
-    if (Buffer.byteLength(candidate) <= LOG_BATCH_BYTES) {
-      cur = candidate;
-      continue;
+  let start = 0;
+  while (start < text.length) {
+    // A window of at most LOG_BATCH_BYTES UTF-16 units, shrunk until its UTF-8 form fits.
+    let end = Math.min(text.length, start + LOG_BATCH_BYTES);
+    while (Buffer.byteLength(text.slice(start, end)) > LOG_BATCH_BYTES) end = start + Math.max(1, Math.floor((end - start) / 2));
+    if (end < text.length) {
+      // Cut after the last line end in the window's second half; a longer line is cut where it is.
+      const nl = text.lastIndexOf('\n', end - 1);
+      if (nl >= start + (end - start) / 2) end = nl + 1;
     }
-    if (cur !== '') out.push(cur);
-    // A single line longer than a batch is cut into pieces.
-    let rest = line;
-    while (Buffer.byteLength(rest) > LOG_BATCH_BYTES) {
-      out.push(rest.slice(0, LOG_BATCH_BYTES / 4));
-      rest = rest.slice(LOG_BATCH_BYTES / 4);
-    }
-    cur = rest;
+    const chunk = text.slice(start, end);
+    out.push(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk);
+    start = end;
   }
-  if (cur !== '') out.push(cur);
   return out;
 }
