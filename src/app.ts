@@ -4,8 +4,9 @@
  *
  *   infrastructure/controllers: namespaces, storage, scheduling, keda
  *   infrastructure/configs:     gitea (+ PostgreSQL), redis, dns
- *   apps:                       buildkit, agents, api
- *   clusters/<name>:            the Flux Kustomizations that apply the three layers in order
+ *   infrastructure/images:      buildkit, builds (one Job per image the apps run, src/images/)
+ *   apps:                       agents, api, mirror (GitHub repositories kept as Gitea pull mirrors)
+ *   clusters/<name>:            the Flux Kustomizations that apply the four layers in order
  */
 import { App } from 'cdk8s';
 import type { RaibidConfig } from './config/resolve.js';
@@ -18,8 +19,10 @@ import { Gitea } from './gitea/gitea.js';
 import { Redis } from './redis/redis.js';
 import { Dns } from './dns/dns.js';
 import { BuildKit } from './buildkit/buildkit.js';
+import { ImageBuilds } from './images/builds.js';
 import { Agents } from './agents/agents.js';
 import { Api } from './api/api.js';
+import { Mirror } from './mirror/mirror.js';
 
 /** Builds every chart for a config. `outdir` is where `app.synth()` would write (dist/). */
 export function buildApp(config: RaibidConfig, outdir = 'dist'): App {
@@ -32,8 +35,10 @@ export function buildApp(config: RaibidConfig, outdir = 'dist'): App {
   new Redis(app, 'redis', { config });
   new Dns(app, 'dns', { config });
   if (config.buildkit.enabled) new BuildKit(app, 'buildkit', { config });
+  new ImageBuilds(app, 'builds', { config });
   new Agents(app, 'agents', { config });
   new Api(app, 'api', { config });
+  new Mirror(app, 'mirror', { config });
   new ClusterChart(app, 'cluster', { config });
   return app;
 }

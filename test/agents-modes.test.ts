@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { synthesize } from '../src/synth.js';
 import { allObjects, config, findObject, objectsUnder, podSpecOf, type K8sObject } from './helpers.js';
+import { imageTagSerializer } from './image-tags.js';
+
+expect.addSnapshotSerializer(imageTagSerializer);
 
 const MIXED = `agents:
   pools:

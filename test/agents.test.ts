@@ -8,7 +8,11 @@ import { BuildCache, pruneScript } from '../src/agents/build-cache.js';
 import { Agents } from '../src/agents/agents.js';
 import { EphemeralPool } from '../src/agents/ephemeral-pool.js';
 import { buildApp } from '../src/app.js';
-import { findObject, objectsUnder, podSpecOf, config } from './helpers.js';
+import { imageSource } from '../src/images/inputs.js';
+import { findObject, objectsUnder, podSpecOf, config, OWN_IMAGES_WITHOUT_BUILDKIT } from './helpers.js';
+import { imageTagSerializer } from './image-tags.js';
+
+expect.addSnapshotSerializer(imageTagSerializer);
 
 const objs = objectsUnder('apps/agents/');
 const scaledJob = findObject(objs, 'ScaledJob', 'agent-rust', 'ci');
@@ -160,8 +164,8 @@ describe('every agent pod', () => {
     );
   });
 
-  it('uses the image from the in-cluster registry', () => {
-    expect(agent.image).toBe('gitea.dgx.local/raibid/agent-rust:0.1.0');
+  it('runs the rust toolchain image raibid-ci builds, tagged with its content, from the admin\'s registry namespace', () => {
+    expect(agent.image).toBe(`gitea.dgx.local/raibid-admin/agent-rust:${imageSource('agent-rust').tag}`);
   });
 
   it('gets Redis URL, stream, group and a consumer name per pod', () => {
@@ -203,7 +207,7 @@ describe('every agent pod', () => {
   });
 
   it('leaves BuildKit out when it is disabled', () => {
-    const p = podSpecOf(findObject(objectsUnder('apps/agents/', 'buildkit:\n  enabled: false\n'), 'ScaledJob', 'agent-rust'));
+    const p = podSpecOf(findObject(objectsUnder('apps/agents/', OWN_IMAGES_WITHOUT_BUILDKIT), 'ScaledJob', 'agent-rust'));
     expect(p.containers[0].env.map((e: { name: string }) => e.name)).not.toContain('BUILDKIT_HOST');
   });
 });

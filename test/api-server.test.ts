@@ -324,7 +324,7 @@ describe.skipIf(!REDIS_BINARY).sequential(`API server against a real ${REDIS_BIN
     it('documents every route in /openapi.json', async () => {
       const doc = (await api.call('GET', '/openapi.json', { token: null })).body;
       expect(doc.openapi).toMatch(/^3\./);
-      expect(Object.keys(doc.paths).sort()).toEqual(['/api/v1/agents', '/api/v1/jobs', '/api/v1/jobs/{id}', '/api/v1/jobs/{id}/cancel', '/api/v1/jobs/{id}/logs', '/api/v1/jobs/{id}/retry', '/api/v1/pools', '/api/v1/webhooks/gitea']);
+      expect(Object.keys(doc.paths).sort()).toEqual(['/api/v1/agents', '/api/v1/jobs', '/api/v1/jobs/{id}', '/api/v1/jobs/{id}/cancel', '/api/v1/jobs/{id}/logs', '/api/v1/jobs/{id}/retry', '/api/v1/mirrors', '/api/v1/pools', '/api/v1/webhooks/gitea', '/api/v1/webhooks/github']);
       expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     });
 

@@ -3,7 +3,11 @@ import { parse } from 'yaml';
 import { apiWebhookUrl } from '../src/endpoints.js';
 import { apiSettingsSchema } from '../src/api/contract.js';
 import { SECRETS } from '../src/secrets/catalog.js';
+import { imageSource } from '../src/images/inputs.js';
 import { config, findObject, objectsUnder, podSpecOf } from './helpers.js';
+import { imageTagSerializer } from './image-tags.js';
+
+expect.addSnapshotSerializer(imageTagSerializer);
 
 const objs = objectsUnder('apps/api/');
 const deployment = findObject(objs, 'Deployment', 'raibid-api', 'ci');
@@ -12,8 +16,8 @@ const api = pod.containers[0];
 const env = (name: string) => api.env.find((e: { name: string }) => e.name === name);
 
 describe('API deployment', () => {
-  it('uses the configured image (in-cluster registry by default) and replicas', () => {
-    expect(api.image).toBe('gitea.dgx.local/raibid/raibid-api:0.1.0');
+  it('uses the configured image (by default the one raibid-ci builds, tagged with its content) and replicas', () => {
+    expect(api.image).toBe(`gitea.dgx.local/raibid-admin/raibid-api:${imageSource('raibid-api').tag}`);
     expect(deployment.spec.replicas).toBe(1);
     const custom = findObject(objectsUnder('apps/api/', 'api:\n  image: registry.lan/ci/api:2.0.1\n  replicas: 3\n'), 'Deployment', 'raibid-api');
     expect(custom.spec.replicas).toBe(3);
@@ -86,6 +90,8 @@ describe('API deployment', () => {
       supersede: true,
       retentionSeconds: 604800,
       maxAttempts: 3,
+      // The repository mirrors (src/mirror/contract.ts): none by default.
+      mirrors: { concurrency: 2, schedule: '17 4 * * *', sources: [] },
     });
     // The runtime reads exactly this file: the shared contract's schema accepts it.
     expect(apiSettingsSchema.safeParse(settings).success).toBe(true);

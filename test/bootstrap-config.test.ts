@@ -54,6 +54,15 @@ describe('bootstrap stack config', () => {
     expect(await pulumi.isSecret(stackConfig.readStackConfig().sshKeyPassphrase!)).toBe(true);
   });
 
+  it('reads the optional GitHub token of the mirrors as a secret; unset, there is none', async () => {
+    setStack({ host: '192.168.1.50', sshUser: 'ubuntu', sshKeyPath: keyPath, githubToken: 'ghp_MOCKTOKEN' }, ['githubToken']);
+    const s = stackConfig.readStackConfig();
+    expect(await pulumi.isSecret(s.githubToken!)).toBe(true);
+    expect(await new Promise((r) => s.githubToken!.apply(r))).toBe('ghp_MOCKTOKEN');
+    setStack({ host: '192.168.1.50', sshUser: 'ubuntu', sshKeyPath: keyPath });
+    expect(stackConfig.readStackConfig().githubToken).toBeUndefined();
+  });
+
   it('fails with every problem of a wrong stack config (missing host, bad key path)', async () => {
     setStack({ sshUser: 'ubuntu', sshKeyPath: '/nonexistent/id_ed25519' });
     await expect(program.bootstrap({ root: dir, snapshot: fakeSnapshot })).rejects.toThrow(

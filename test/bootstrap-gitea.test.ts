@@ -215,10 +215,13 @@ describe('Gitea scripts', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('created user raibid-bot\n');
-    expect(requests(r.calls)).toEqual(['GET /api/v1/users/raibid-bot', 'POST /api/v1/admin/users']);
+    expect(requests(r.calls)).toEqual(['GET /api/v1/users/raibid-bot', 'POST /api/v1/admin/users', 'PATCH /api/v1/admin/users/raibid-bot']);
     expect(r.calls).toContain(`config: user = "raibid-admin:${PASSWORD}"`);
     const body = JSON.parse(r.calls.split('\n').find((l) => l.startsWith('body: '))!.slice(6));
     expect(body).toEqual({ password: BOT_PASSWORD, username: 'raibid-bot', email: 'bot@dgx.local', must_change_password: false, admin: false, send_notify: false });
+    // Gitea takes allow_create_organization on edits only: the bot may create the mirror organisations.
+    const edit = JSON.parse(r.calls.split('\n').filter((l) => l.startsWith('body: '))[1]!.slice(6));
+    expect(edit).toEqual({ password: BOT_PASSWORD, login_name: 'raibid-bot', source_id: 0, email: 'bot@dgx.local', must_change_password: false, admin: false, allow_create_organization: true });
     // Only in the body file: never in curl's arguments.
     const args = r.calls.split('\n').filter((l) => !l.startsWith('body: '));
     expect(args.join('\n')).not.toContain(BOT_PASSWORD);
@@ -230,7 +233,7 @@ describe('Gitea scripts', () => {
     expect(r.stdout).toBe('user raibid-bot exists; password and settings applied\n');
     expect(requests(r.calls)).toEqual(['GET /api/v1/users/raibid-bot', 'PATCH /api/v1/admin/users/raibid-bot']);
     const body = JSON.parse(r.calls.split('\n').find((l) => l.startsWith('body: '))!.slice(6));
-    expect(body).toEqual({ password: BOT_PASSWORD, login_name: 'raibid-bot', source_id: 0, email: 'bot@dgx.local', must_change_password: false, admin: false });
+    expect(body).toEqual({ password: BOT_PASSWORD, login_name: 'raibid-bot', source_id: 0, email: 'bot@dgx.local', must_change_password: false, admin: false, allow_create_organization: true });
   });
 
   it('escapes the bot password for JSON and fails without one', () => {

@@ -6,7 +6,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installMocks, MOCK_PRIVATE_KEY, type Registered, settle } from './bootstrap-harness.js';
 import { parse } from 'yaml';
-import { config } from './helpers.js';
+import { config, OWN_IMAGES_WITHOUT_BUILDKIT } from './helpers.js';
 import { bytes, cpuMillis } from '../src/config/quantity.js';
 import { kubeletArgs, nodeAllocatable, plannedNodeMemory } from '../src/capacity/allocatable.js';
 import { K3S_CONFIG_PATH, LOCAL_STORAGE_PATH, k3sConfig, k3sConfigYaml, registries, registriesYaml } from '../src/bootstrap/k3s-config.js';
@@ -409,7 +409,7 @@ describe('K3s step', () => {
     resources = await installMocks();
     const connection = { host: '192.168.1.50', user: 'ubuntu', privateKey: pulumi.secret(MOCK_PRIVATE_KEY) };
     new K3s('on', { connection, config: config(), host: '192.168.1.50', after: [] });
-    new K3s('off', { connection, config: config('buildkit:\n  enabled: false\n'), host: '192.168.1.50', after: [] });
+    new K3s('off', { connection, config: config(OWN_IMAGES_WITHOUT_BUILDKIT), host: '192.168.1.50', after: [] });
     await settle();
   });
 

@@ -219,7 +219,7 @@ describe('bootstrap program: what it applies', () => {
 
   it('creates a Gitea token per gitea-token key of the catalogue, from the machine', () => {
     const tokens = resources.filter((r) => r.name.startsWith('raibid-tokens-') && r.custom).map((r) => r.name).sort();
-    expect(tokens).toEqual(['raibid-tokens-flux-system-password', 'raibid-tokens-gitea-agent-token-token', 'raibid-tokens-registry-pull']);
+    expect(tokens).toEqual(['raibid-tokens-flux-system-password', 'raibid-tokens-gitea-agent-token-token', 'raibid-tokens-gitea-mirror-token-token', 'raibid-tokens-image-builder-token', 'raibid-tokens-registry-pull']);
     expect(body(byName('raibid-tokens-gitea-agent-token-token').inputs.create)).toContain(`'{"name":"raibid-ci-gitea-agent-token-token","scopes":["write:repository","write:package","read:organization"]}'`);
   });
 

@@ -2,9 +2,9 @@ import { App } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { BuildKit, buildkitdToml } from '../src/buildkit/buildkit.js';
 import { POD_SECURITY_EXCEPTIONS } from '../src/policy/exceptions.js';
-import { allObjects, config, findObject, objectsUnder, podSpecOf } from './helpers.js';
+import { allObjects, config, findObject, objectsUnder, OWN_IMAGES_WITHOUT_BUILDKIT, podSpecOf } from './helpers.js';
 
-const objs = objectsUnder('apps/buildkit/');
+const objs = objectsUnder('infrastructure/images/buildkit/');
 const deployment = findObject(objs, 'Deployment', 'buildkitd', 'buildkit');
 const pod = podSpecOf(deployment);
 const daemon = pod.containers[0];
@@ -84,19 +84,35 @@ describe('rootless BuildKit', () => {
     expect(toml).toContain('[registry."mirror.lan:5000"]\n  http = true');
   });
 
-  it('accepts only agent pods and reaches only Gitea and the internet', () => {
+  it('accepts only agent pods and the image build Jobs, and reaches only Gitea and the internet', () => {
     const np = findObject(objs, 'NetworkPolicy', 'buildkitd', 'buildkit');
     expect(np.spec.ingress).toEqual([
       {
-        from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ci' } }, podSelector: { matchLabels: { 'app.kubernetes.io/component': 'agent', 'app.kubernetes.io/part-of': 'raibid-ci' } } }],
+        from: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ci' } }, podSelector: { matchLabels: { 'app.kubernetes.io/component': 'agent', 'app.kubernetes.io/part-of': 'raibid-ci' } } },
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'images' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'image-build', 'app.kubernetes.io/part-of': 'raibid-ci' } } },
+        ],
         ports: [{ protocol: 'TCP', port: 1234 }],
       },
     ]);
-    expect(np.spec.egress.map((e: any) => e.ports.map((p: any) => p.port))).toEqual([[3000], [443]]);
+    expect(np.spec.egress.map((e: any) => e.ports.map((p: any) => p.port))).toEqual([[3000], [80, 443]]);
+  });
+
+  it('lets RUN steps reach package mirrors over HTTP (80) and HTTPS (443) on public addresses only', () => {
+    const internet = findObject(objs, 'NetworkPolicy', 'buildkitd', 'buildkit').spec.egress[1];
+    expect(internet.to).toEqual([{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'] } }]);
+    expect(internet.ports).toEqual([{ protocol: 'TCP', port: 80 }, { protocol: 'TCP', port: 443 }]);
+    const extra = findObject(objectsUnder('infrastructure/images/buildkit/', 'network:\n  internetEgressPorts: [443, 9418]\n'), 'NetworkPolicy', 'buildkitd').spec.egress[1];
+    expect(extra.ports.map((p: any) => p.port)).toEqual([80, 443, 9418]);
+  });
+
+  it('lives in the images layer, before the apps that run what it builds', () => {
+    expect(objs.length).toBeGreaterThan(0);
+    expect(objectsUnder('apps/buildkit/')).toEqual([]);
   });
 
   it('is left out entirely when disabled', () => {
-    expect(objectsUnder('apps/buildkit/', 'buildkit:\n  enabled: false\n')).toEqual([]);
+    expect(objectsUnder('infrastructure/images/', OWN_IMAGES_WITHOUT_BUILDKIT)).toEqual([]);
   });
 
   it('fails on a cache size that is not a whole number of GiB', () => {

@@ -374,6 +374,13 @@ describe('the raibid bundle (what the images run)', () => {
     for (const r of [api, agent]) expect(r.stderr).not.toMatch(/Cannot find (module|package)|ERR_MODULE_NOT_FOUND/);
   });
 
+  it('loads the mirror reconciler (what the mirror CronJob runs)', () => {
+    const mirror = run(['mirror', 'sync']);
+    expect(mirror.code).toBe(2);
+    expect(mirror.stderr).toMatch(/^raibid mirror sync cannot start \(3 problems\):\n/);
+    expect(mirror.stderr).not.toMatch(/Cannot find (module|package)|ERR_MODULE_NOT_FOUND/);
+  });
+
   it('a user mistake exits 2 with one line', () => {
     expect(run(['bogus'])).toEqual({ code: 2, stdout: '', stderr: 'raibid: unknown command "bogus"; run "raibid --help"\n' });
   });
@@ -395,8 +402,8 @@ describe('the raibid bundle (what the images run)', () => {
 });
 
 /** Runtime code: what the API and agent images run. */
-const RUNTIME_DIRS = ['src/jobs', 'src/cli', 'src/api/server', 'src/agents/runner'];
-const RUNTIME_FILES = ['src/api/contract.ts', 'src/agents/contract.ts', 'src/gitea/client.ts'];
+const RUNTIME_DIRS = ['src/jobs', 'src/cli', 'src/api/server', 'src/agents/runner', 'src/mirror/sync'];
+const RUNTIME_FILES = ['src/api/contract.ts', 'src/agents/contract.ts', 'src/gitea/client.ts', 'src/mirror/contract.ts', 'src/mirror/match.ts', 'src/mirror/cli.ts'];
 const FORBIDDEN = /^(cdk8s|cdk8s-plus-\d+|constructs|@pulumi\/.+|kubernetes-models|@kubernetes-models\/.+)(\/.*)?$/;
 
 function tsFilesUnder(dir: string): string[] {

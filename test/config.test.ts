@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, configPath, defaultConfig, parseConfig } from '../src/config/loader.js';
 import { runSynth } from '../src/cli.js';
 import { yamlFiles } from '../src/policy/documents.js';
+import { imageSource } from '../src/images/inputs.js';
 import { removeTemp, synthToTemp } from './helpers.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'invalid-config');
@@ -53,8 +54,16 @@ describe('config defaults (the DGX Spark)', () => {
     expect(c.agents.pools).toHaveLength(1);
     expect(c.agents.pools[0]).toMatchObject({ name: 'rust', mode: 'ephemeral', stream: 'ci-jobs', group: 'ci-workers', cpu: '2', memory: '4Gi', timeout: '30m' });
   });
-  it('pulls agent images from the in-cluster registry', () => {
-    expect(c.agents.pools[0].image).toBe('gitea.dgx.local/raibid/agent-rust:0.1.0');
+  it('runs the images raibid-ci builds, from the admin\'s namespace of the in-cluster registry, tagged with their content', () => {
+    expect(c.agents.pools[0].image).toBe(`gitea.dgx.local/raibid-admin/agent-rust:${imageSource('agent-rust').tag}`);
+    expect(c.agents.pools[0].toolchain).toBe('rust');
+    expect(c.api.image).toBe(`gitea.dgx.local/raibid-admin/raibid-api:${imageSource('raibid-api').tag}`);
+    expect(c.images.built.map((i) => i.ref)).toEqual([c.api.image, c.agents.pools[0].image]);
+  });
+  it('builds only the images some workload runs, each once', () => {
+    const own = parseConfig('api:\n  image: registry.example/ci/api:1.0.0\nagents:\n  pools:\n    - name: a\n    - name: b\n    - name: c\n      image: registry.example/ci/agent:2.0.0\n');
+    expect(own.images.built.map((i) => i.name)).toEqual(['agent-rust']);
+    expect(own.agents.pools.map((p) => p.toolchain)).toEqual(['rust', 'rust', undefined]);
   });
   it('derives the stream of a pool from its name when unset', () => {
     expect(parseConfig('agents:\n  pools:\n    - name: go\n').agents.pools[0].stream).toBe('ci-go');
@@ -69,6 +78,22 @@ describe('config validation', () => {
 
   it('fails on an unknown key and lists the keys allowed there', () => {
     expect(problems('cluster:\n  domian: x\n')).toEqual(['cluster.domian: unknown key (allowed here: name, domain, nodeAddress)']);
+  });
+
+  it('fails on a pool that names both its own image and a toolchain', () => {
+    expect(problems('agents:\n  pools:\n    - name: rust\n      image: registry.example/ci/agent:1.2.0\n      toolchain: rust\n')).toEqual([
+      'agents.pools[0].toolchain: "rust" names an image raibid-ci builds, but image is set too ("registry.example/ci/agent:1.2.0"); keep one of them',
+    ]);
+  });
+
+  it('fails on the default images without BuildKit, which builds them', () => {
+    expect(problems('buildkit:\n  enabled: false\n')).toEqual([
+      'buildkit.enabled: false, but api, agents.pools[0] run an image raibid-ci builds in the cluster with BuildKit; enable buildkit, or set api.image, agents.pools[0].image to images you build and push yourself',
+    ]);
+  });
+
+  it('fails on an images namespace shared with the agents or BuildKit', () => {
+    expect(problems('namespaces:\n  images: ci\n')).toEqual(['namespaces.images: "ci" is also namespaces.ci; the image builds need a namespace of their own']);
   });
 
   it('fails on a contradiction: an agent larger than the node', () => {

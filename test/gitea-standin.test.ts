@@ -323,6 +323,19 @@ describe('Gitea API stand-in (validates against Gitea 1.27 swagger subset)', () 
       expect((await api('GET', '/orgs/platform', { token: null })).status).toBe(404);
     });
 
+    it('lists an organisation\'s repositories page by page (private ones with a token only); 404 for an unknown organisation', async () => {
+      const all = await api('GET', '/orgs/acme/repos?limit=50');
+      expect(all.status).toBe(200);
+      for (const r of all.json) expect(schemaProblems(r, 'Repository')).toEqual([]);
+      const names = all.json.map((r: { name: string }) => r.name);
+      expect(names).toEqual(expect.arrayContaining(['app', 'secret']));
+      expect(all.headers.get('x-total-count')).toBe(String(names.length));
+      expect((await api('GET', '/orgs/acme/repos?limit=1&page=2')).json).toHaveLength(1);
+      expect((await api('GET', '/orgs/acme/repos', { token: null })).json.map((r: { name: string }) => r.name)).not.toContain('secret');
+      expect((await api('GET', '/orgs/no-such-org/repos')).status).toBe(404);
+      expect((await api('GET', '/orgs/acme/repos?sort=name')).status).toBe(422);
+    });
+
     it('refuses migrations from local networks by default, like Gitea', async () => {
       const strict = await startGiteaStandIn({ tokens: [TOKEN] });
       try {

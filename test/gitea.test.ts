@@ -7,7 +7,7 @@ import { buildApp } from '../src/app.js';
 import { Gitea } from '../src/gitea/gitea.js';
 import { adminScript } from '../src/gitea/admin-script.js';
 import { apiWebhookUrl, giteaPublicUrl } from '../src/endpoints.js';
-import { config, findObject, objectsUnder, podSpecOf, synthFiles, synthError } from './helpers.js';
+import { config, findObject, objectsUnder, OWN_IMAGES_WITHOUT_BUILDKIT, podSpecOf, synthFiles, synthError } from './helpers.js';
 
 const dir = 'infrastructure/configs/gitea/';
 const objs = objectsUnder(dir);
@@ -116,7 +116,7 @@ describe('Gitea', () => {
     expect(env('GITEA__server__SSH_PORT')).toBe('2222');
   });
 
-  it('accepts the LAN, the ci namespace, Flux’s source-controller and BuildKit', () => {
+  it('accepts the LAN, the ci namespace, Flux’s source-controller, BuildKit and the image build Jobs', () => {
     const from = policy('gitea').ingress;
     expect(from[0].ports).toEqual([{ protocol: 'TCP', port: 3000 }, { protocol: 'TCP', port: 2222 }]);
     expect(from[0].from).toContainEqual({ ipBlock: { cidr: '192.168.0.0/16' } });
@@ -125,10 +125,11 @@ describe('Gitea', () => {
         { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ci' } } },
         { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'flux-system' } }, podSelector: { matchLabels: { app: 'source-controller' } } },
         { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'buildkit' } } },
+        { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'images' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'image-build', 'app.kubernetes.io/part-of': 'raibid-ci' } } },
       ],
       ports: [{ protocol: 'TCP', port: 3000 }],
     });
-    const noBuildkit = findObject(objectsUnder(dir, 'buildkit:\n  enabled: false\n'), 'NetworkPolicy', 'gitea').spec.ingress[1].from;
+    const noBuildkit = findObject(objectsUnder(dir, OWN_IMAGES_WITHOUT_BUILDKIT), 'NetworkPolicy', 'gitea').spec.ingress[1].from;
     expect(noBuildkit).toHaveLength(2);
   });
 

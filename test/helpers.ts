@@ -13,6 +13,23 @@ export type K8sObject = Record<string, any> & { apiVersion: string; kind: string
 
 const cache = new Map<string, Map<string, string>>();
 
+/**
+ * A config without BuildKit: the images raibid-ci builds in the cluster need it, so the API and the pool
+ * run images of their own (synth refuses the default images without BuildKit).
+ */
+export const OWN_IMAGES_WITHOUT_BUILDKIT = [
+  'api:',
+  '  image: registry.example/ci/raibid-api:1.0.0',
+  'agents:',
+  '  pools:',
+  '    - name: rust',
+  '      stream: ci-jobs',
+  '      image: registry.example/ci/agent-rust:1.0.0',
+  'buildkit:',
+  '  enabled: false',
+  '',
+].join('\n');
+
 /** Config from YAML text (defaults when empty). */
 export function config(yaml = ''): RaibidConfig {
   return parseConfig(yaml, 'raibid.yaml');

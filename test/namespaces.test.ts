@@ -5,7 +5,7 @@ describe('namespaces', () => {
   const objs = objectsUnder('infrastructure/controllers/namespaces/');
 
   it('creates the configured namespaces', () => {
-    expect(objs.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name).sort()).toEqual(['buildkit', 'ci', 'infrastructure', 'keda', 'monitoring']);
+    expect(objs.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name).sort()).toEqual(['buildkit', 'ci', 'images', 'infrastructure', 'keda', 'monitoring']);
   });
 
   it('enforces the restricted Pod Security profile, pinned to a version', () => {

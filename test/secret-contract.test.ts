@@ -74,6 +74,12 @@ describe('secret contract', () => {
     expect(extra.sort()).toEqual([]);
   });
 
+  it('creates the GitHub token Secret of the mirrors even without the stack setting (empty, a secret)', async () => {
+    const r = resources.find((x) => x.type === 'kubernetes:core/v1:Secret' && (x.inputs.metadata as { name?: string })?.name === 'github-mirror');
+    expect(r).toBeDefined();
+    expect((unwrapSecrets(r!.inputs) as { stringData: Record<string, string> }).stringData).toEqual({ token: '' });
+  });
+
   it('creates exactly the catalogue, each Secret in its namespace', () => {
     const expected = new Map(SECRETS.map((s) => [`${secretNamespace(c, s)}/${s.name}`, new Set(Object.keys(s.keys))]));
     expect(createdSecrets()).toEqual(expected);

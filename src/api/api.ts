@@ -27,6 +27,7 @@ import { allowTraffic, type Flow } from '../network/policy.js';
 import { secretName } from '../secrets/catalog.js';
 import { jobTemplateConfigMapName } from '../agents/direct-pool.js';
 import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
+import { mirrorSettings } from '../mirror/settings.js';
 
 /** UID/GID of the API image. */
 export const API_UID = 1000;
@@ -88,6 +89,8 @@ export class Api extends ComponentChart {
       supersede: c.jobs.supersede,
       retentionSeconds: durationSeconds(c.jobs.retention),
       maxAttempts: c.jobs.maxAttempts,
+      // GitHub pushes to mirrors, CI of mirrors and GET /mirrors read the same list as the mirror CronJob.
+      mirrors: mirrorSettings(c),
     });
     const config = new kplus.ConfigMap(this, 'config', { metadata: { name, namespace, labels }, data: { 'config.yaml': stringify(settings(), { lineWidth: 0 }) } });
 
@@ -126,6 +129,7 @@ export class Api extends ComponentChart {
             [API_ENV.giteaUser]: kplus.EnvValue.fromValue(c.gitea.bot.username),
             [API_ENV.giteaToken]: secretEnv('gitea-token', 'gitea-agent-token', 'token'),
             [API_ENV.webhookSecret]: secretEnv('webhook-secret', 'webhook-hmac', 'secret'),
+            [API_ENV.githubWebhookSecret]: secretEnv('github-webhook-secret', 'github-webhook-hmac', 'secret'),
             [API_ENV.adminToken]: secretEnv('admin-token', 'raibid-api-tokens', 'admin'),
             [API_ENV.readToken]: secretEnv('read-token', 'raibid-api-tokens', 'read'),
           },

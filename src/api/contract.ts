@@ -4,6 +4,7 @@
  * Both import this module, so a rename fails the type check instead of a cluster. No cdk8s here.
  */
 import { z } from 'zod';
+import { mirrorSettingsSchema } from '../mirror/contract.js';
 
 /** Environment of the API container. */
 export const API_ENV = {
@@ -17,6 +18,8 @@ export const API_ENV = {
   giteaToken: 'GITEA_TOKEN',
   /** HMAC secret Gitea signs webhook deliveries with. */
   webhookSecret: 'WEBHOOK_SECRET',
+  /** HMAC secret GitHub signs push webhooks of mirrored repositories with (X-Hub-Signature-256). */
+  githubWebhookSecret: 'GITHUB_WEBHOOK_SECRET',
   /** Bearer token that may read and act (cancel, retry, trigger). */
   adminToken: 'RAIBID_ADMIN_TOKEN',
   /** Bearer token that may only read. */
@@ -79,6 +82,8 @@ export const apiSettingsSchema = z.strictObject({
   reaperIntervalMs: z.number().int().min(100).default(5000),
   /** Milliseconds an entry must be idle (and its agent's heartbeat gone) before the reaper takes it. */
   reaperMinIdleMs: z.number().int().min(0).default(15_000),
+  /** The repository mirrors (src/mirror/contract.ts): GitHub webhooks, CI of mirrors, GET /mirrors. */
+  mirrors: mirrorSettingsSchema.prefault({}),
 });
 export type ApiSettings = z.output<typeof apiSettingsSchema>;
 export type ApiSettingsInput = z.input<typeof apiSettingsSchema>;

@@ -125,6 +125,9 @@ export class Bootstrap extends pulumi.ComponentResource {
         case 'gitea-token':
           if (!tokens) throw new Error(`internal: ${spec.name}/${key} needs a Gitea token before Gitea runs`);
           return tokens.value(spec.name, key);
+        case 'stack':
+          // An optional stack secret: empty when unset (the Secret exists either way).
+          return stack[value.key] ?? pulumi.secret('');
       }
     };
     this.secrets = new Secrets(`${name}-secrets`, { config, specs: SECRETS.filter((s) => !needsToken(s)), resolve, provider, after: this.namespaces.created }, child);

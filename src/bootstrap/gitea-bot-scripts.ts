@@ -4,7 +4,8 @@
  * the declared state, what is missing is created.
  *
  *   user  POST /api/v1/admin/users (or PATCH when it exists): never an admin, no password change
- *         required, the password from Pulumi's state, which arrives on stdin and goes to curl in a file
+ *         required, the password from Pulumi's state, which arrives on stdin and goes to curl in a file;
+ *         then PATCH: allowed to create organisations (the mirror organisations)
  *   team  POST /api/v1/orgs/{org}/teams (or PATCH when it exists): write access to the code and the
  *         packages of every repository of the organisation; then PUT /api/v1/teams/{id}/members/{bot}
  *
@@ -44,6 +45,9 @@ export function botTeamBody(): Record<string, unknown> {
 export function botUserScript(c: RaibidConfig): string {
   const { username, email } = c.gitea.bot;
   const settings = { email, must_change_password: false, admin: false };
+  // The one user that may create organisations (gitea-settings.ts): the mirror organisations, with the
+  // write:organization token only the mirror CronJob holds. Gitea takes this flag on edits only.
+  const edit = { login_name: username, source_id: 0, ...settings, allow_create_organization: true };
   // The password is the only value that is not in the script; the body file starts with it. The
   // password is alphanumeric (@pulumi/random without specials); the sed escapes for JSON regardless.
   const body = (rest: Record<string, unknown>) => `printf '{"password":"%s",%s' "$password" ${sh(JSON.stringify(rest).slice(1))} > "$work/body"`;
@@ -56,9 +60,11 @@ export function botUserScript(c: RaibidConfig): string {
     '  404)',
     `    ${body({ username, ...settings, send_notify: false })}`,
     `    send POST /admin/users "$work/body" > /dev/null`,
+    `    ${body(edit)}`,
+    `    send PATCH ${sh(`/admin/users/${username}`)} "$work/body" > /dev/null`,
     `    echo ${sh(`created user ${username}`)} ;;`,
     '  200)',
-    `    ${body({ login_name: username, source_id: 0, ...settings })}`,
+    `    ${body(edit)}`,
     `    send PATCH ${sh(`/admin/users/${username}`)} "$work/body" > /dev/null`,
     `    echo ${sh(`user ${username} exists; password and settings applied`)} ;;`,
     `  *) echo ${sh(`unexpected answer from Gitea for GET /users/${username}`)} >&2; exit 1 ;;`,

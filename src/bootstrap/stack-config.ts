@@ -39,6 +39,11 @@ export interface StackConfig {
    * client certificate expires after a year; k3s renews the file when it restarts). @default ''
    */
   readonly kubeconfigRefresh?: string;
+  /**
+   * GitHub token of the repository mirrors (`pulumi config set --secret raibid-ci:githubToken …`),
+   * as a secret; unset, mirrors of public repositories still work at GitHub's anonymous rate limit.
+   */
+  readonly githubToken?: pulumi.Output<string>;
 }
 
 /** Raised for a stack config the bootstrap cannot use; `problems` has one line per key. */
@@ -121,6 +126,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
 
   if (problems.length > 0) throw new StackConfigError(stack, problems);
   const passphrase = config.getSecret('sshKeyPassphrase');
+  const githubToken = config.getSecret('githubToken');
   return {
     host: host!,
     sshUser: sshUser!,
@@ -130,6 +136,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     ...(passphrase ? { sshKeyPassphrase: passphrase } : {}),
     ...(raibidConfig ? { raibidConfig: expandPath(raibidConfig) } : {}),
     ...(kubeconfigRefresh ? { kubeconfigRefresh } : {}),
+    ...(githubToken ? { githubToken } : {}),
   };
 }
 

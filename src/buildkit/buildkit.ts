@@ -11,7 +11,11 @@
  *   bounding set break ("newuidmap: Could not set caps", moby/buildkit#1671);
  * - writable root filesystem: rootlesskit and buildkitd write state beside their data directory.
  * It still runs as UID 1000, never privileged, with no host namespaces, host paths or other
- * capabilities, and only agent pods in the `ci` namespace may reach it.
+ * capabilities, and only agent pods in the `ci` namespace and the image build Jobs (namespace `images`)
+ * may reach it.
+ *
+ * It lives in the images layer (infrastructure/images), before the apps: the build Jobs there drive it
+ * to build the API and agent images before anything runs them.
  * @see https://github.com/moby/buildkit/blob/master/docs/rootless.md
  */
 import { Size } from 'cdk8s';
@@ -25,6 +29,7 @@ import { ComponentChart, manifest, type ComponentChartProps } from '../gitops/co
 import { componentLabels, selectorLabels } from '../labels.js';
 import { allowTraffic } from '../network/policy.js';
 import { agentPolicySelector } from '../agents/agent-pod.js';
+import { IMAGE_BUILD_APP } from '../images/catalog.js';
 import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 
 /** `app.kubernetes.io/name` of the daemon's pods. */
@@ -66,13 +71,18 @@ export function buildkitdToml(c: RaibidConfig): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** TCP ports BuildKit (and the RUN steps it executes) may reach on public addresses: 80, 443 and `network.internetEgressPorts`. */
+export function buildkitInternetPorts(c: RaibidConfig): number[] {
+  return [...new Set([80, 443, ...c.network.internetEgressPorts])].sort((a, b) => a - b);
+}
+
 /** The rootless BuildKit daemon, its Service, state volume and NetworkPolicy. */
 export class BuildKit extends ComponentChart {
   /** State volume size in GiB. */
   readonly cacheGibibytes: number;
 
   constructor(scope: Construct, id: string, props: Omit<ComponentChartProps, 'layer' | 'bootstrap'>) {
-    super(scope, id, { ...props, layer: 'apps', bootstrap: false });
+    super(scope, id, { ...props, layer: 'images', bootstrap: false });
     const c = props.config;
     const b = c.buildkit;
     const namespace = c.namespaces.buildkit;
@@ -169,12 +179,19 @@ export class BuildKit extends ComponentChart {
       name,
       namespace,
       pods: selectorLabels(name),
-      ingress: [{ peers: [{ namespace: c.namespaces.ci, pods: agentPolicySelector() }], ports: [BUILDKIT_PORT] }],
+      ingress: [
+        {
+          peers: [{ namespace: c.namespaces.ci, pods: agentPolicySelector() }, ...(c.images.built.length ? [{ namespace: c.namespaces.images, pods: selectorLabels(IMAGE_BUILD_APP) }] : [])],
+          ports: [BUILDKIT_PORT],
+        },
+      ],
       egress: [
         // Push images and the registry cache; pull the in-cluster base images.
         { peers: [{ namespace: c.namespaces.infrastructure, pods: selectorLabels('gitea') }], ports: [GITEA_HTTP_PORT] },
-        // Base images and what RUN steps download.
-        { peers: [{ internet: true }], ports: [...new Set([443, ...c.network.internetEgressPorts])] },
+        // Base images, and what RUN steps download: rootless BuildKit runs them in the daemon's own
+        // network namespace, so this policy is theirs too. Package mirrors often serve plain HTTP (80)
+        // beside HTTPS (443); public addresses only (no LAN, no cluster ranges).
+        { peers: [{ internet: true }], ports: buildkitInternetPorts(c) },
       ],
     });
   }

@@ -4,18 +4,27 @@
  *   raibid api [--listen HOST:PORT]   the webhook and job API (src/api/server/)
  *   raibid agent                      an agent, in the mode its environment names (src/agents/runner/)
  *   raibid agent drain                stop the local pooled agent taking jobs; wait for running ones
+ *   raibid tui                        the dashboard (tui/)
+ *   raibid jobs|logs|cancel|retry|run|watch|status   the job commands (jobs.ts), against the API
+ *   raibid scale POOL N               maxReplicas in raibid.yaml, through synth (scale.ts)
  *   raibid --version | --help
  *
  * A user's mistake (unknown command or option, bad environment) prints one clear message and exits 2;
- * never a stack trace.
+ * never a stack trace. An API that refuses or cannot be reached is one line and exit 1.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError, parse } from './args.js';
 import { VERSION } from './version.js';
+
+export { UsageError } from './args.js';
 
 export interface CliIo {
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
   readonly env: NodeJS.ProcessEnv;
+  /** The terminal, when stdout is one: `watch` redraws in place, `tui` draws the dashboard. */
+  readonly terminal?: { readonly stdout: NodeJS.WriteStream; readonly stdin: NodeJS.ReadStream; readonly stderr: NodeJS.WriteStream };
+  /** Where `scale` and the dashboard look for a checkout (default: the process's current folder). */
+  readonly cwd?: string;
 }
 
 const HELP = `raibid ${VERSION}: the raibid-ci runtime
@@ -26,19 +35,38 @@ Usage:
   raibid agent drain                drain the pooled agent on this pod (its preStop hook)
   raibid --version                  print the version
 
+For people (against the API: RAIBID_API_URL and RAIBID_TOKEN, --api/--token, or
+~/.config/raibid/config.yaml):
+  raibid tui                        the dashboard: jobs, agents, pools, logs, cancel, retry, scale
+  raibid jobs [--status S] [--repo R] [--pool P] [--limit N] [--json]
+  raibid jobs show ID [--json]      one job: steps, cache, image, why it waits
+  raibid logs ID [-f]               a job's log; -f follows it live
+  raibid cancel ID | retry ID       cancel a queued or running job | run an ended one again
+  raibid run REPO [--ref REF | --sha SHA] [--pool POOL]
+  raibid watch ID [--exit-status]   follow a job's steps until it ends
+  raibid status [--json]            pools, queue, agents, dead letters
+  raibid scale POOL N               set maxReplicas in raibid.yaml and run synth (from a checkout)
+  raibid mirrors [--json]           repository mirrors: last and next sync, errors, stale
+
+Repository mirrors (src/mirror/; what the mirror CronJob runs):
+  raibid mirror sync [--dry-run]    create and update Gitea's pull mirrors of raibid.yaml's mirrors
+
 Run "raibid <command> --help" for a command's options and environment.`;
 
 const API_HELP = `Usage: raibid api [--listen HOST:PORT]
 
 Serves the raibid-ci API: Gitea webhooks (POST /api/v1/webhooks/gitea), jobs, logs, pools, agents,
-/healthz, /readyz, /metrics and /openapi.json. Runs the reaper and, for direct pools, the Job dispatcher.
+/healthz, /readyz, /metrics and /openapi.json; GitHub push webhooks that sync mirrors
+(POST /api/v1/webhooks/github) and the mirrors' state (GET /api/v1/mirrors). Runs the reaper and, for
+direct pools, the Job dispatcher.
 
 Options:
   --listen HOST:PORT   address to listen on (default: the settings file's listen)
   -h, --help           this help
 
 Environment: RAIBID_API_CONFIG (settings file), REDIS_URL, REDIS_USERNAME, REDIS_PASSWORD, GITEA_URL,
-GITEA_USER, GITEA_TOKEN, WEBHOOK_SECRET, RAIBID_ADMIN_TOKEN, RAIBID_READ_TOKEN, LOG_LEVEL.`;
+GITEA_USER, GITEA_TOKEN, WEBHOOK_SECRET, GITHUB_WEBHOOK_SECRET, RAIBID_ADMIN_TOKEN, RAIBID_READ_TOKEN,
+LOG_LEVEL.`;
 
 const AGENT_HELP = `Usage: raibid agent [drain]
 
@@ -54,20 +82,52 @@ REDIS_USERNAME, REDIS_PASSWORD, REDIS_STREAM, REDIS_GROUP, REDIS_CONSUMER, GITEA
 GITEA_TOKEN, RAIBID_IDLE_EXIT_SECONDS, RAIBID_JOB_ID (direct mode), RAIBID_WORKSPACE, RAIBID_HEALTH_PORT
 and the cache and BuildKit variables (see src/agents/contract.ts).`;
 
-/** A mistake in the command line: one line, exit 2. */
-export class UsageError extends Error {}
+const TUI_HELP = `Usage: raibid tui [--api URL] [--token TOKEN] [--dir CHECKOUT]
 
-function parse(args: readonly string[], options: ParseArgsConfig['options'] = {}): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  try {
-    const r = parseArgs({ args: [...args], options: { help: { type: 'boolean', short: 'h' }, ...options }, allowPositionals: true, strict: true });
-    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
-  } catch (e) {
-    throw new UsageError((e as Error).message.split('\n')[0]);
-  }
-}
+The dashboard: jobs (Enter: steps, cache, image and the live log), agents, and each pool's queue
+with the last minute as a sparkline. Refreshes every second; says so in the header when the API is
+unreachable or refuses the token, and keeps retrying.
+
+Keys: ↑/↓ or j/k move, PgUp/PgDn, g/G first/last, Enter job detail, Esc back, c cancel (asks first),
+R retry, n new job, / filter (a status, owner/name or text), Tab views, r refresh, + and - scale the
+selected pool in the Pools view (asks first; runs the same code as "raibid scale", so only from a
+raibid-ci checkout), q or Ctrl+C quit.
+
+Options:
+  --api URL       the API (default: $RAIBID_API_URL, else "api:" in ~/.config/raibid/config.yaml)
+  --token TOKEN   bearer token (default: $RAIBID_TOKEN, else "token:" in the config file)
+  --dir DIR       the raibid-ci checkout + and - edit (default: $RAIBID_CHECKOUT, "checkout:" in the
+                  config file, else the current folder or one above it)
+  -h, --help      this help`;
+
+const SCALE_HELP = `Usage: raibid scale POOL N [--dir CHECKOUT]
+
+Scaling stays GitOps: sets agents.pools[POOL].maxReplicas in the checkout's raibid.yaml (one line;
+comments and layout kept), runs synth, which plans the capacity and refuses what does not fit (then
+raibid.yaml is left unchanged and the budget table says why), and prints the diff and the commit to
+make. It never changes the cluster, and never commits or pushes.
+
+N is a number of agents (1 to 1000), "auto" (the most that fit), or +N/-N relative to the current
+value ("auto" counts as CAPACITY.md's plan).
+
+Options:
+  --dir DIR   the checkout (default: $RAIBID_CHECKOUT, "checkout:" in ~/.config/raibid/config.yaml,
+              else the current folder or one above it holding raibid.yaml)
+  -h, --help  this help
+
+Environment: RAIBID_SYNTH_COMMAND replaces "npm run --silent synth" (a shell command run in the
+checkout; tests use it to inject a stub).`;
 
 /** Runs the command line; resolves with the exit code. */
-export async function main(argv: readonly string[], io: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l), env: process.env }): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: CliIo = {
+    out: (l) => console.log(l),
+    err: (l) => console.error(l),
+    env: process.env,
+    terminal: process.stdout.isTTY ? { stdout: process.stdout, stdin: process.stdin, stderr: process.stderr } : undefined,
+  },
+): Promise<number> {
   try {
     const [command, ...rest] = argv;
     switch (command) {
@@ -102,6 +162,39 @@ export async function main(argv: readonly string[], io: CliIo = { out: (l) => co
         }
         const { runAgent } = await import('../agents/runner/main.js');
         return await runAgent(io);
+      }
+      case 'jobs':
+      case 'logs':
+      case 'cancel':
+      case 'retry':
+      case 'run':
+      case 'watch':
+      case 'status': {
+        const { runJobCommand } = await import('./jobs.js');
+        return await runJobCommand(command, rest, io);
+      }
+      case 'scale': {
+        // "-1" is a number of agents, not an option: hand it to parseArgs as a positional.
+        const negative = (x: string) => /^-\d+$/.test(x);
+        const a = parse([...rest.filter((x) => !negative(x)), '--', ...rest.filter(negative)], { dir: { type: 'string' } });
+        if (a.values.help) return io.out(SCALE_HELP), 0;
+        const { runScale } = await import('./scale-command.js');
+        return await runScale(a, io);
+      }
+      case 'tui': {
+        const a = parse(rest, { api: { type: 'string' }, token: { type: 'string' }, dir: { type: 'string' } });
+        if (a.values.help) return io.out(TUI_HELP), 0;
+        if (a.positionals.length) throw new UsageError(`raibid tui takes no arguments, got ${JSON.stringify(a.positionals[0])}`);
+        const tui = await import('./tui/run.js');
+        const { prepareTui } = await import('./tui-options.js');
+        const prepared = prepareTui(a, io);
+        if (!io.terminal || !io.terminal.stdin.isTTY) throw new UsageError('raibid tui needs a terminal (stdin and stdout must be a TTY); for scripts use raibid jobs, raibid status or raibid watch');
+        return await tui.runTui({ ...prepared, stdin: io.terminal.stdin, stdout: io.terminal.stdout, stderr: io.terminal.stderr, env: io.env });
+      }
+      case 'mirror':
+      case 'mirrors': {
+        const { mirrorCommand } = await import('../mirror/cli.js');
+        return await mirrorCommand(command, rest, io);
       }
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}; run "raibid --help"`);

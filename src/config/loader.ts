@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { raibidSchema, type ParsedConfig } from './schema.js';
 import { bytes, cpuMillis, durationSeconds, formatBytes, formatCpu } from './quantity.js';
 import { resolveConfig, type RaibidConfig } from './resolve.js';
+import { mirrorContradictions } from './sections/mirrors.js';
 
 /** The config file looked for when no path is given. */
 export const DEFAULT_CONFIG_FILE = 'raibid.yaml';
@@ -148,8 +149,21 @@ export function checkContradictions(c: ParsedConfig): string[] {
     if (p.minReplicas > 0 && p.mode === 'direct') out.push(`${at}.minReplicas: direct pools start one Job per task and keep no idle agents; remove minReplicas or use mode: pooled`);
     if (typeof p.maxReplicas === 'number' && p.minReplicas > p.maxReplicas) out.push(`${at}.minReplicas: ${p.minReplicas} is above maxReplicas ${p.maxReplicas}`);
     if (allocCpu > 0 && cpuMillis(p.cpu) > allocCpu) out.push(`${at}.cpu: one agent requests ${JSON.stringify(p.cpu)} but the node has only ${formatCpu(allocCpu)} CPU allocatable (node.cpu − reservations)`);
+    if (p.image !== undefined && p.toolchain !== undefined) out.push(`${at}.toolchain: ${JSON.stringify(p.toolchain)} names an image raibid-ci builds, but image is set too (${JSON.stringify(p.image)}); keep one of them`);
     if (allocMem > 0 && bytes(p.memory) > allocMem) out.push(`${at}.memory: one agent requests ${JSON.stringify(p.memory)} but the node has only ${formatBytes(allocMem)} allocatable (node.memory − reservations − eviction)`);
   });
+  const n = c.namespaces;
+  for (const [key, other] of [['ci', n.ci], ['buildkit', n.buildkit]] as const) {
+    // The build Jobs' namespace holds the admin's package token: agents and the API (ci) may create pods
+    // there, and the buildkit namespace is the Pod Security exception; neither may share it.
+    if (n.images === other) out.push(`namespaces.images: ${JSON.stringify(n.images)} is also namespaces.${key}; the image builds need a namespace of their own`);
+  }
+  if (!c.buildkit.enabled) {
+    // The default images are built in the cluster by BuildKit (infrastructure/images).
+    const built = [...(c.api.image === undefined ? ['api'] : []), ...c.agents.pools.flatMap((p, i) => (p.image === undefined ? [`agents.pools[${i}]`] : []))];
+    if (built.length > 0) out.push(`buildkit.enabled: false, but ${built.join(', ')} run${built.length === 1 ? 's' : ''} an image raibid-ci builds in the cluster with BuildKit; enable buildkit, or set ${built.map((b) => `${b}.image`).join(', ')} to images you build and push yourself`);
+  }
+  out.push(...mirrorContradictions(c));
   const defaultPool = c.jobs.defaultPool;
   if (defaultPool !== undefined && !names.has(defaultPool)) out.push(`jobs.defaultPool: ${JSON.stringify(defaultPool)} is not a pool of agents.pools (${[...names.keys()].join(', ')})`);
   if (durationSeconds(c.jobs.retention) < 86_400) out.push(`jobs.retention: ${JSON.stringify(c.jobs.retention)} is under 24h; finished jobs must stay visible for at least a day, such as "7d"`);

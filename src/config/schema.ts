@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import { clusterSection, fluxSection, namespacesSection, nodeSection } from './sections/cluster.js';
 import { giteaSection, kedaSection, networkSection, redisSection, storageSection } from './sections/platform.js';
-import { agentsSection, apiSection, buildkitSection, jobsSection } from './sections/apps.js';
+import { agentsSection, apiSection, buildkitSection, imagesSection, jobsSection } from './sections/apps.js';
+import { mirrorsSection } from './sections/mirrors.js';
 
 export const raibidSchema = z
   .strictObject({
@@ -22,6 +23,8 @@ export const raibidSchema = z
     api: apiSection,
     jobs: jobsSection,
     buildkit: buildkitSection,
+    images: imagesSection,
+    mirrors: mirrorsSection,
   })
   .describe('raibid-ci configuration (raibid.yaml). Every key is optional.');
 

@@ -79,7 +79,12 @@ export function giteaSettings(c: RaibidConfig): Record<string, Record<string, st
       // Basic authentication stays on: the token API and `docker login` need it.
       ENABLE_BASIC_AUTHENTICATION: 'true',
     },
-    admin: { DISABLE_REGULAR_ORG_CREATION: 'true' },
+    // Only users allowed one by one may create organisations: new users may not
+    // (DEFAULT_ALLOW_CREATE_ORGANIZATION), and bootstrap allows the bot alone, whose mirror token (and
+    // no other) carries the write:organization scope `raibid mirror sync` creates mirror organisations with.
+    admin: { DISABLE_REGULAR_ORG_CREATION: 'false' },
+    // Migrations (pull mirrors) only from GitHub; never from the LAN or the cluster (ALLOW_LOCALNETWORKS).
+    migrations: { ALLOWED_DOMAINS: 'github.com', ALLOW_LOCALNETWORKS: 'false' },
     openid: { ENABLE_OPENID_SIGNIN: 'false', ENABLE_OPENID_SIGNUP: 'false' },
     webhook: { ALLOWED_HOST_LIST: giteaWebhookHosts(c).join(','), SKIP_TLS_VERIFY: 'false' },
     packages: { ENABLED: 'true' },

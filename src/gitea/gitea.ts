@@ -27,6 +27,7 @@ import { secretName } from '../secrets/catalog.js';
 import { allowTraffic, type Peer } from '../network/policy.js';
 import { RetainedClaim } from '../storage/retained-claim.js';
 import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
+import { IMAGE_BUILD_APP } from '../images/catalog.js';
 import { containerResources, finishWorkload, podRequests, requestsOf, restrictedContainer, sumRequests, type Requests } from '../storage/hardened-workload.js';
 import { GITEA_ADMIN_SECRET_DIR, adminScript } from './admin-script.js';
 import { GITEA_CONFIG_DIR, GITEA_DB_SECRET_DIR, GITEA_SECRETS_DIR, GITEA_WORK_DIR, giteaEnv } from './gitea-settings.js';
@@ -149,6 +150,8 @@ export class Gitea extends ComponentChart {
       { namespace: c.namespaces.ci },
       { namespace: 'flux-system', pods: FLUX_SOURCE_CONTROLLER_PODS },
       ...(c.buildkit.enabled ? [{ namespace: c.namespaces.buildkit }] : []),
+      // The image build Jobs read their inputs from the GitOps repository and look up their tag.
+      ...(c.images.built.length ? [{ namespace: c.namespaces.images, pods: selectorLabels(IMAGE_BUILD_APP) }] : []),
     ];
     // Agents clone over SSH too (the ssh_url of a repository, in-cluster through gitea-ssh).
     const sshClients: Peer[] = [{ namespace: c.namespaces.ci }];

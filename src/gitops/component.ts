@@ -3,20 +3,22 @@
  *
  *   infrastructure/controllers/<component>/   operators, CRDs, namespaces, storage classes
  *   infrastructure/configs/<component>/       stateful platform (Gitea, PostgreSQL, Redis, DNS)
- *   apps/<component>/                         agent pools, the API, build services
+ *   infrastructure/images/<component>/        BuildKit and the Jobs that build raibid-ci's own images
+ *   apps/<component>/                         agent pools, the API
  */
 import { ApiObject, Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import type { RaibidConfig } from '../config/resolve.js';
 
-/** The three Flux Kustomizations, applied in this order. */
-export const LAYERS = ['controllers', 'configs', 'apps'] as const;
+/** The four Flux Kustomizations, applied in this order. */
+export const LAYERS = ['controllers', 'configs', 'images', 'apps'] as const;
 export type Layer = (typeof LAYERS)[number];
 
 /** Folder of each layer in the repository. */
 export const LAYER_PATHS: Readonly<Record<Layer, string>> = {
   controllers: 'infrastructure/controllers',
   configs: 'infrastructure/configs',
+  images: 'infrastructure/images',
   apps: 'apps',
 };
 

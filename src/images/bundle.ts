@@ -4,6 +4,9 @@
  * runtime: the bundle fails naming the importer if it is.
  *
  *   npm run bundle            → build/raibid.mjs
+ *
+ * The image builds run this file too (images/<name>/Dockerfile); what it reads is part of every image's
+ * tag (src/images/inputs.ts).
  */
 import { build, type Plugin } from 'esbuild';
 import { dirname, resolve } from 'node:path';
@@ -24,6 +27,19 @@ export const refuseStack: Plugin = {
   },
 };
 
+/**
+ * ink loads its React DevTools bridge only when DEV=true, but imports react-devtools-core statically,
+ * and that package is not installed: the bundle gets an inert stand-in for it, so the dashboard
+ * (`raibid tui`) is in the image like every other command.
+ */
+export const stubReactDevtools: Plugin = {
+  name: 'stub-react-devtools',
+  setup(b) {
+    b.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: 'react-devtools-core', namespace: 'raibid-stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'raibid-stub' }, () => ({ contents: 'export default { initialize() {}, connectToDevTools() {} };', loader: 'js' }));
+  },
+};
+
 /** Builds the bundle; resolves with its path and size. Throws with esbuild's messages on failure. */
 export async function bundleRaibid(outfile = DEFAULT_BUNDLE): Promise<{ outfile: string; bytes: number }> {
   const r = await build({
@@ -38,9 +54,10 @@ export async function bundleRaibid(outfile = DEFAULT_BUNDLE): Promise<{ outfile:
     legalComments: 'none',
     metafile: true,
     logLevel: 'silent',
-    plugins: [refuseStack],
-    // CommonJS dependencies call require(); give the ESM bundle one.
-    banner: { js: "import { createRequire as __raibidRequire } from 'node:module'; const require = __raibidRequire(import.meta.url);" },
+    plugins: [refuseStack, stubReactDevtools],
+    // An executable file (the images link it as /usr/local/bin/raibid); CommonJS dependencies call
+    // require(), so the ESM bundle gets one.
+    banner: { js: "#!/usr/bin/env node\nimport { createRequire as __raibidRequire } from 'node:module'; const require = __raibidRequire(import.meta.url);" },
   });
   const bytes = Object.values(r.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   return { outfile, bytes };

@@ -30,7 +30,7 @@ export function podSecurityLabels(enforce: string): Record<string, string> {
 /** Every namespace raibid-ci owns, in a stable order. */
 export function ownedNamespaces(c: ComponentChartProps['config']): string[] {
   const n = c.namespaces;
-  return [...new Set([n.infrastructure, n.ci, n.monitoring, n.keda, ...(c.buildkit.enabled ? [n.buildkit] : [])])];
+  return [...new Set([n.infrastructure, n.ci, n.monitoring, n.keda, ...(c.buildkit.enabled ? [n.buildkit] : []), n.images])];
 }
 
 /** Namespaces (controllers layer; bootstrap applies them before Flux). */

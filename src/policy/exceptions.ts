@@ -21,7 +21,7 @@ export const POD_SECURITY_EXCEPTIONS: readonly PodSecurityException[] = [
     enforce: 'privileged',
     rules: ['pss-seccomp', 'pss-apparmor', 'pss-privilege-escalation', 'pss-capabilities', 'read-only-root'],
     reason:
-      'Rootless BuildKit creates user and mount namespaces and mounts inside them, which needs seccomp and AppArmor Unconfined (baseline forbids both). rootlesskit maps its subordinate UIDs/GIDs with the setuid newuidmap/newgidmap helpers, which need privilege escalation and the SETUID and SETGID capabilities (moby/buildkit#1671); it writes state beside its data directory, so its root filesystem stays writable. It still runs as UID 1000, never privileged, with no host namespaces, host paths or other capabilities, reachable only from agent pods; its namespace holds nothing else.',
+      'Rootless BuildKit creates user and mount namespaces and mounts inside them, which needs seccomp and AppArmor Unconfined (baseline forbids both). rootlesskit maps its subordinate UIDs/GIDs with the setuid newuidmap/newgidmap helpers, which need privilege escalation and the SETUID and SETGID capabilities (moby/buildkit#1671); it writes state beside its data directory, so its root filesystem stays writable. It still runs as UID 1000, never privileged, with no host namespaces, host paths or other capabilities, reachable only from agent pods and the image build Jobs (namespace images, restricted); its namespace holds nothing else.',
   },
 ];
 

@@ -18,7 +18,15 @@ export type SecretValue =
    * A Gitea access token that bootstrap creates through Gitea's API, for the admin user or for the
    * non-admin bot user (`gitea.bot`) that builds act as.
    */
-  | { readonly from: 'gitea-token'; readonly user: 'admin' | 'bot'; readonly scopes: readonly string[] };
+  | { readonly from: 'gitea-token'; readonly user: 'admin' | 'bot'; readonly scopes: readonly string[] }
+  /**
+   * An optional secret setting of the Pulumi stack (`pulumi config set --secret raibid-ci:<key> …`);
+   * bootstrap writes an empty value when it is not set, so the Secret always exists.
+   */
+  | { readonly from: 'stack'; readonly key: StackSecretKey; readonly optional: true };
+
+/** Secret settings of the Pulumi stack the catalogue reads (src/bootstrap/stack-config.ts). */
+export type StackSecretKey = 'githubToken';
 
 export interface SecretSpec {
   /** Key of `namespaces` in raibid.yaml, or `flux-system`. */
@@ -92,6 +100,31 @@ export const SECRETS: readonly SecretSpec[] = [
     name: 'gitea-agent-token',
     description: 'Gitea token of the bot user (not the admin) that agents and the API clone, report status and push images with',
     keys: { token: { from: 'gitea-token', user: 'bot', scopes: ['write:repository', 'write:package', 'read:organization'] } },
+  },
+  {
+    namespace: 'ci',
+    name: 'gitea-mirror-token',
+    description: 'Gitea token of the bot user that `raibid mirror sync` creates mirror organisations and pull mirrors with (only the mirror CronJob mounts it)',
+    keys: { token: { from: 'gitea-token', user: 'bot', scopes: ['write:repository', 'write:organization'] } },
+  },
+  {
+    namespace: 'ci',
+    name: 'github-mirror',
+    description: 'GitHub token of the mirrors (stack setting raibid-ci:githubToken; empty when unset): private repositories and the higher API rate limit',
+    keys: { token: { from: 'stack', key: 'githubToken', optional: true } },
+  },
+  {
+    namespace: 'ci',
+    name: 'github-webhook-hmac',
+    description: 'HMAC secret of GitHub push webhooks (X-Hub-Signature-256) that sync a mirror at once; the API verifies it',
+    keys: { secret: random(48) },
+  },
+  {
+    namespace: 'images',
+    name: 'image-builder',
+    description:
+      'Gitea token of the admin that the image build Jobs read the GitOps repository and push raibid-ci\'s own images with (the admin\'s registry namespace, which the bot cannot write to)',
+    keys: { username: { from: 'config', value: (c) => c.gitea.admin.username }, token: { from: 'gitea-token', user: 'admin', scopes: ['read:repository', 'write:package'] } },
   },
   {
     namespace: 'flux-system',

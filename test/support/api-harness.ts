@@ -19,6 +19,8 @@ import { signedDelivery, pushPayload, ZERO_SHA, type HookEventType } from './git
 import { HAS_WAITAOF, type TestRedis } from './redis.js';
 
 export const WEBHOOK_SECRET = 'webhook-secret-for-tests-0123456789';
+/** HMAC secret of GitHub's webhooks (repository mirrors). */
+export const GITHUB_WEBHOOK_SECRET = 'github-webhook-secret-for-tests-0123456789';
 export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
 export const READ_TOKEN = 'read-token-for-tests-0123456789abcdef';
 export const BOT_TOKEN = 'bot-token-for-tests-0123456789abcdef';
@@ -70,6 +72,7 @@ export async function startApi(redis: TestRedis, opts: { yaml?: string; settings
     gitea: new GiteaClient({ url: gitea.url, token: BOT_TOKEN, attempts: 2 }),
     settings,
     webhookSecret: WEBHOOK_SECRET,
+    githubWebhookSecret: GITHUB_WEBHOOK_SECRET,
     tokens: { admin: ADMIN_TOKEN, read: READ_TOKEN },
     metrics,
     version: 'test',

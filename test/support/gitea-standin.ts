@@ -19,7 +19,7 @@
  * Comments below say "Gitea:" for behaviour read from Gitea and "stand-in:" for choices of this stand-in.
  *
  * Not modelled: permissions beyond "signed in or not" (every token user may write every repository), passwords,
- * webhooks delivery, pagination Link headers, LFS, API rate limits.
+ * webhooks delivery, pagination Link headers, LFS, API rate limits, who may create organisations.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -937,6 +937,7 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
     repoMigrate: migrate,
     repoMirrorSync: mirrorSync,
     orgGet: getOrg,
+    orgListRepos: listOrgRepos,
     orgCreate: createOrg,
   };
 
@@ -1361,6 +1362,20 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
     const visible = org && org.kind === 'org' && (org.visibility === 'public' || ctx.caller.user);
     if (!visible) throw new HttpError(404, 'not found');
     sendJson(ctx.res, 200, orgJson(org, ctx.caller.user));
+  }
+
+  // GET /orgs/{org}/repos
+  async function listOrgRepos(ctx: Ctx): Promise<void> {
+    const org = owners.get(ctx.params.org!.toLowerCase());
+    // Gitea: an unknown organisation, or one the caller may not see, is "not found"
+    if (!org || org.kind !== 'org' || (org.visibility !== 'public' && !ctx.caller.user)) throw new HttpError(404, 'not found');
+    // stand-in: signed-in callers see every repository (permissions are not modelled); anonymous ones the public
+    // ones. Ordered by id (Gitea orders by its search default; callers here must not depend on the order).
+    const all = [...repos.values()].filter((r) => r.owner.id === org.id && (!r.private || ctx.caller.user)).sort((a, b) => a.id - b.id);
+    const { page, size } = listOptions(ctx.query);
+    const list = [];
+    for (const r of all.slice((page - 1) * size, page * size)) list.push(await repoJson(r, ctx.caller.user));
+    sendJson(ctx.res, 200, list, { 'x-total-count': String(all.length) });
   }
 
   // POST /orgs

@@ -16,6 +16,7 @@ import { ApiError, JobService, type TriggerResult } from './service.js';
 import { HANDLED_EVENTS, PayloadError, readDelivery, verifySignature } from './webhooks.js';
 import { agentSchema, createJobBody, errorResponses, jobIdParams, jobSchema, listJobsQuery, logsQuery, poolSchema, triggerResponse } from './schemas.js';
 import type { Metrics } from './metrics.js';
+import { mirrorCiRefusal, registerMirrorRoutes } from './mirrors.js';
 
 /** Largest request body, bytes (Gitea's payloads are far smaller). */
 export const BODY_LIMIT = 1024 * 1024;
@@ -25,6 +26,8 @@ export interface ApiDeps {
   readonly gitea: GiteaClient;
   readonly settings: ApiSettings;
   readonly webhookSecret: string;
+  /** HMAC secret of GitHub's webhooks (repository mirrors, src/api/server/mirrors.ts). */
+  readonly githubWebhookSecret?: string;
   readonly tokens: { readonly admin: string; readonly read?: string };
   readonly metrics: Metrics;
   readonly version: string;
@@ -172,12 +175,20 @@ export async function buildApi(deps: ApiDeps): Promise<{ app: FastifyInstance; s
           count('skipped');
           return reply.code(200).send({ queued: false, reason: `${intent.owner} may not run CI (jobs.allowedOwners: ${settings.allowedOwners.join(', ')})` });
         }
+        const mirrorOff = mirrorCiRefusal(settings, intent.repo, (payload as { repository?: { mirror?: unknown } }).repository?.mirror);
+        if (mirrorOff) {
+          count('skipped');
+          return reply.code(200).send({ queued: false, reason: mirrorOff });
+        }
         const r = await service.trigger({ ...intent, delivery });
         count(r.outcome);
         return triggerReply(reply, r);
       },
     );
   });
+
+  // ---- repository mirrors: the GitHub webhook and GET /mirrors
+  await registerMirrorRoutes(app, { settings, gitea: deps.gitea, store, metrics: deps.metrics, githubWebhookSecret: deps.githubWebhookSecret });
 
   // ---- jobs
   app.get('/api/v1/jobs', { config: { access: 'read' }, schema: { summary: 'List jobs, newest first', tags: ['jobs'], security: [{ bearer: [] }], querystring: listJobsQuery, response: { 200: { type: 'object', properties: { jobs: { type: 'array', items: jobSchema }, next: { type: 'string' } } }, ...errorResponses } } }, async (req) => {
@@ -200,6 +211,8 @@ export async function buildApi(deps: ApiDeps): Promise<{ app: FastifyInstance; s
     const repo = await deps.gitea.repo(b.repo);
     if (!repo) throw new ApiError(404, 'unknown-repository', `Gitea has no repository ${b.repo} (or the bot user cannot see it)`);
     if (!service.ownerAllowed(repo.owner)) throw new ApiError(403, 'owner-not-allowed', `${repo.owner} may not run CI (jobs.allowedOwners: ${settings.allowedOwners.join(', ')})`);
+    const mirrorOff = mirrorCiRefusal(settings, b.repo, repo.mirror);
+    if (mirrorOff) throw new ApiError(403, 'mirror-ci-off', mirrorOff);
     const ref = b.ref ?? (b.sha ? undefined : repo.defaultBranch);
     const commit = await deps.gitea.commit(b.repo, b.sha ?? ref!);
     if (!commit) throw new ApiError(404, 'unknown-ref', `${b.repo} has no ${b.sha ? `commit ${b.sha}` : `branch, tag or commit ${JSON.stringify(ref)}`}`);

@@ -35,13 +35,13 @@ export async function runApi(o: ApiProcessOptions): Promise<number> {
     throw e;
   }
   const { settings } = config;
-  const logger = { level: o.env.LOG_LEVEL ?? 'info', base: { component: 'raibid-api' }, redact: ['req.headers.authorization', 'req.headers["x-gitea-signature"]'] };
+  const logger = { level: o.env.LOG_LEVEL ?? 'info', base: { component: 'raibid-api' }, redact: ['req.headers.authorization', 'req.headers["x-gitea-signature"]', 'req.headers["x-hub-signature-256"]'] };
   const redis = connectRedis(config.redis, { maxRetriesPerRequest: 2 });
   redis.on('error', () => undefined);
   const store = new JobStore(redis, { retentionSeconds: settings.retentionSeconds });
   const metrics = createMetrics(store, settings);
   const gitea = new GiteaClient({ url: config.gitea.url, token: config.gitea.token });
-  const { app, service } = await buildApi({ store, gitea, settings, webhookSecret: config.webhookSecret, tokens: config.tokens, metrics, version: VERSION, logger });
+  const { app, service } = await buildApi({ store, gitea, settings, webhookSecret: config.webhookSecret, githubWebhookSecret: config.githubWebhookSecret, tokens: config.tokens, metrics, version: VERSION, logger });
 
   // Redis may come up after the API (a new pod's NetworkPolicy, a restarting Redis): wait with backoff.
   for (let attempt = 1; ; attempt++) {

@@ -14,6 +14,8 @@ export interface ApiRuntimeConfig {
   readonly redis: RedisSettings;
   readonly gitea: { readonly url: string; readonly user?: string; readonly token: string };
   readonly webhookSecret: string;
+  /** HMAC secret of GitHub's webhooks (mirrors); undefined: POST /webhooks/github refuses every delivery. */
+  readonly githubWebhookSecret?: string;
   readonly tokens: { readonly admin: string; readonly read?: string };
 }
 
@@ -35,6 +37,7 @@ const envSchema = z.object({
   [API_ENV.giteaUser]: z.string().optional(),
   [API_ENV.giteaToken]: secret(API_ENV.giteaToken, 1),
   [API_ENV.webhookSecret]: secret(API_ENV.webhookSecret, 16),
+  [API_ENV.githubWebhookSecret]: secret(API_ENV.githubWebhookSecret, 16).optional(),
   [API_ENV.adminToken]: secret(API_ENV.adminToken, 16),
   [API_ENV.readToken]: secret(API_ENV.readToken, 16).optional(),
 });
@@ -75,6 +78,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv, overrides: Partial<ApiSett
     redis: { url: v[API_ENV.redisUrl], username: v[API_ENV.redisUsername], password: v[API_ENV.redisPassword] },
     gitea: { url: v[API_ENV.giteaUrl], user: v[API_ENV.giteaUser], token: v[API_ENV.giteaToken] },
     webhookSecret: v[API_ENV.webhookSecret],
+    ...(v[API_ENV.githubWebhookSecret] ? { githubWebhookSecret: v[API_ENV.githubWebhookSecret] } : {}),
     tokens: { admin: v[API_ENV.adminToken], read: v[API_ENV.readToken] },
   };
 }

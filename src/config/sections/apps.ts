@@ -1,6 +1,7 @@
 /** `agents`, `api`, `buildkit`: what runs the builds. */
 import { z } from 'zod';
 import { cpu, dnsLabel, duration, image, memory, resources } from '../types.js';
+import { AGENT_TOOLCHAINS } from '../../images/catalog.js';
 
 export const POOL_MODES = ['ephemeral', 'pooled', 'direct'] as const;
 
@@ -10,7 +11,13 @@ export const poolSchema = z.strictObject({
     .enum(POOL_MODES)
     .default('ephemeral')
     .describe('ephemeral: a KEDA ScaledJob, one pod per job, scale to zero. pooled: a Deployment of workers with several slots each, scaled on lag. direct: the API creates one Job per task.'),
-  image: image.optional().describe('Agent image. Default: gitea.<domain>/<flux.organization>/agent-<name>:<agents.imageTag> (the in-cluster registry).'),
+  image: image
+    .optional()
+    .describe('Agent image of your own (it must meet the agent contract in src/agents/agent-pod.ts). Unset: the toolchain image raibid-ci builds in the cluster, gitea.<domain>/<gitea.admin.username>/agent-<toolchain>:<content tag>.'),
+  toolchain: z
+    .enum(AGENT_TOOLCHAINS)
+    .optional()
+    .describe('Agent image raibid-ci builds from images/agent-<toolchain>/Dockerfile (infrastructure/images) and tags with the hash of its sources, when image is unset. Default: rust.'),
   stream: z.string().regex(/^[\w:.-]{1,100}$/, { error: 'expected a Redis key such as "ci-jobs"' }).optional().describe('Redis stream the pool consumes. Default: ci-<name>.'),
   group: z.string().regex(/^[\w:.-]{1,100}$/, { error: 'expected a consumer group name such as "ci-workers"' }).default('ci-workers').describe('Consumer group on the stream.'),
   cpu: cpu.default('2').describe('CPU request of one agent (one slot for pooled workers is cpu / slots).'),
@@ -39,7 +46,6 @@ export const poolSchema = z.strictObject({
 
 export const agentsSection = z
   .strictObject({
-    imageTag: z.string().regex(/^[\w][\w.-]{0,127}$/).refine((t) => t !== 'latest', { error: 'the "latest" tag is not allowed: pin a version' }).default('0.1.0').describe('Tag of the default agent images.'),
     pools: z
       .array(poolSchema)
       .min(1, { error: 'expected at least one agent pool' })
@@ -53,7 +59,9 @@ export const agentsSection = z
 
 export const apiSection = z
   .strictObject({
-    image: image.optional().describe('API image. Default: gitea.<domain>/<flux.organization>/raibid-api:<agents.imageTag>.'),
+    image: image
+      .optional()
+      .describe('API image of your own. Unset: the image raibid-ci builds in the cluster from images/raibid-api/Dockerfile, gitea.<domain>/<gitea.admin.username>/raibid-api:<content tag>.'),
     replicas: z.number().int().min(1).max(10).default(1).describe('API replicas.'),
     port: z.number().int().min(1024).max(65535).default(8080).describe('Container port of the API.'),
     lanPort: z.number().int().min(1).max(65535).default(8080).describe('Port of ci.<domain> on the LAN (a k3s ServiceLB LoadBalancer on the node address); Gitea webhooks use the in-cluster Service instead.'),
@@ -85,5 +93,14 @@ export const buildkitSection = z
     cacheStorage: memory.default('50Gi').describe('Local BuildKit state volume (layer cache).'),
   })
   .prefault({});
+
+export const imagesSection = z
+  .strictObject({
+    buildTimeout: duration
+      .default('60m')
+      .describe('Longest an in-cluster image build may take (the build Jobs\' activeDeadlineSeconds); the infra-images Kustomization waits this long plus flux.timeout before it reports failure.'),
+  })
+  .prefault({})
+  .describe('The images raibid-ci builds in the cluster (images/): the API and the agent toolchains.');
 
 export type PoolInput = z.infer<typeof poolSchema>;

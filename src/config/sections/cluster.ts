@@ -40,6 +40,7 @@ export const namespacesSection = z
     monitoring: dnsLabel.default('monitoring').describe('Monitoring.'),
     keda: dnsLabel.default('keda').describe('The KEDA operator.'),
     buildkit: dnsLabel.default('buildkit').describe('The rootless BuildKit daemon (its own Pod Security exception).'),
+    images: dnsLabel.default('images').describe('The Jobs that build raibid-ci\'s own images (restricted; they drive the BuildKit daemon).'),
   })
   .prefault({});
 

@@ -1,0 +1,153 @@
+/**
+ * `mirrors`: GitHub repositories, and whole organisations or users, kept as pull mirrors in Gitea
+ * (src/mirror/). Shapes and single values are checked here; what depends on several keys (duplicates,
+ * keys that apply to one kind of source only, names other sections own) in mirrorContradictions.
+ */
+import { z } from 'zod';
+import { bytes, cpuMillis, durationSeconds } from '../quantity.js';
+import { duration, image, resources } from '../types.js';
+import type { ParsedConfig } from '../schema.js';
+
+/** Gitea's smallest mirror interval ([mirror] MIN_INTERVAL). */
+const MIN_INTERVAL_SECONDS = 600;
+
+/** `github.com/<owner>` or `github.com/<owner>/<repo>` (GitHub's rules for user, organisation and repository names). */
+export const GITHUB_SOURCE = /^github\.com\/([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))(?:\/([A-Za-z0-9._-]{1,100}))?$/;
+/** A Gitea user or organisation name. */
+const GITEA_OWNER = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,38}[A-Za-z0-9])?$/;
+/** A Gitea repository name (AlphaDashDot, at most 100). */
+const REPO_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
+const CRON_FIELDS: readonly { name: string; min: number; max: number; names?: readonly string[] }[] = [
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day of month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12, names: ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'] },
+  { name: 'day of week', min: 0, max: 7, names: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] },
+];
+
+/** Why a 5-field cron schedule (as Kubernetes CronJobs read it) is invalid; undefined when it is valid. */
+export function cronProblem(schedule: string): string | undefined {
+  const fields = schedule.trim().split(/\s+/);
+  if (fields.length !== 5) return `it has ${fields.length} field${fields.length === 1 ? '' : 's'}, not 5: minute hour day-of-month month day-of-week`;
+  for (const [i, text] of fields.entries()) {
+    const f = CRON_FIELDS[i];
+    const value = (v: string): number | undefined => {
+      const named = f.names?.indexOf(v.toLowerCase()) ?? -1;
+      if (named >= 0) return named + (f.name === 'month' ? 1 : 0);
+      return /^\d+$/.test(v) ? Number(v) : undefined;
+    };
+    for (const part of text.split(',')) {
+      const m = /^(\*|[^-/]+(?:-[^-/]+)?)(?:\/(\d+))?$/.exec(part);
+      if (!m || (m[2] !== undefined && Number(m[2]) < 1)) return `${f.name}: ${JSON.stringify(part)} is not a value, a range, a list or a step`;
+      if (m[1] === '*') continue;
+      const [lo, hi = lo] = m[1].split('-').map(value);
+      if (lo === undefined || hi === undefined || lo < f.min || hi > f.max || lo > hi) return `${f.name}: ${JSON.stringify(part)} is outside ${f.min}–${f.max}`;
+    }
+  }
+  return undefined;
+}
+
+/** A JavaScript regular expression; the message says why it does not compile. */
+const pattern = z.string().superRefine((s, ctx) => {
+  try {
+    new RegExp(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: `expected a regular expression (JavaScript syntax), but it does not compile (${(e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, '')})` });
+  }
+});
+
+/** A duration Gitea accepts as a mirror interval (one that is no duration at all is reported by `duration`). */
+const atLeastTenMinutes = (d: string): boolean => {
+  try {
+    return durationSeconds(d) >= MIN_INTERVAL_SECONDS;
+  } catch {
+    return true;
+  }
+};
+const interval = duration.refine(atLeastTenMinutes, { error: 'expected an interval of at least 10m (Gitea\'s shortest mirror interval), such as "1h"' });
+
+export const mirrorSourceSection = z.strictObject({
+  from: z
+    .string()
+    .regex(GITHUB_SOURCE, { error: 'expected github.com/<owner> (an organisation or user) or github.com/<owner>/<repository>' })
+    .refine((s) => !/\.git$/.test(s) && !/\/\.{1,2}$/.test(s), { error: 'expected a repository name without ".git"' })
+    .describe('What to mirror: github.com/<owner>/<repository> (one repository) or github.com/<owner> (every repository of an organisation or user, filtered by include and exclude).'),
+  owner: z.string().regex(GITEA_OWNER, { error: 'expected a Gitea organisation name (letters, digits, "-", "_", ".")' }).optional().describe('Gitea organisation the mirrors go into; created when missing. Default: mirrors.organization.'),
+  name: z.string().regex(REPO_NAME, { error: 'expected a repository name (letters, digits, "-", "_", ".")' }).refine((s) => s !== '.' && s !== '..' && !s.endsWith('.git'), { error: 'expected a repository name without ".git"' }).optional().describe('One repository only: the mirror\'s name in Gitea. Default: its GitHub name.'),
+  include: z.array(pattern).optional().describe('Organisations and users only: mirror the repositories whose name matches one of these regular expressions (JavaScript syntax, case-sensitive). Default: every repository.'),
+  exclude: z.array(pattern).optional().describe('Organisations and users only: leave out the repositories whose name matches one of these regular expressions, even when include matches.'),
+  skipArchived: z.boolean().optional().describe('Organisations and users only: leave out archived repositories. Default: mirrors.skipArchived.'),
+  skipForks: z.boolean().optional().describe('Organisations and users only: leave out forks. Default: mirrors.skipForks.'),
+  lfs: z.boolean().optional().describe('Mirror Git LFS objects (set when the mirror is created). Default: mirrors.lfs.'),
+  wiki: z.boolean().optional().describe('Mirror the wiki too (set when the mirror is created). Default: mirrors.wiki.'),
+  interval: interval.optional().describe('How often Gitea pulls the mirror (at least 10m). Default: mirrors.interval.'),
+  ci: z.boolean().optional().describe('Whether pushes to these mirrors run CI. Default: mirrors.ci.'),
+});
+
+export const mirrorsSection = z
+  .strictObject({
+    sources: z.array(mirrorSourceSection).default([]).describe('Repositories, organisations and users to mirror from GitHub. Empty: the mirror CronJob is suspended.'),
+    organization: z.string().regex(GITEA_OWNER, { error: 'expected a Gitea organisation name (letters, digits, "-", "_", ".")' }).default('mirrors').describe('Gitea organisation of sources that name no owner; created when missing.'),
+    interval: interval.default('1h').describe('How often Gitea pulls each mirror (at least 10m; a GitHub push webhook syncs at once).'),
+    ci: z.boolean().default(false).describe('Whether pushes to mirrors run CI. Off: mirrored code is not trusted until a source enables it.'),
+    lfs: z.boolean().default(false).describe('Mirror Git LFS objects.'),
+    wiki: z.boolean().default(false).describe('Mirror wikis.'),
+    skipArchived: z.boolean().default(true).describe('Leave out archived repositories of organisations and users.'),
+    skipForks: z.boolean().default(true).describe('Leave out forks of organisations and users.'),
+    schedule: z
+      .string()
+      .superRefine((s, ctx) => {
+        const problem = cronProblem(s);
+        if (problem) ctx.addIssue({ code: 'custom', message: `expected a 5-field cron schedule such as "17 4 * * *" (${problem})` });
+      })
+      .default('17 4 * * *')
+      .describe('Cron schedule of `raibid mirror sync`, the re-scan that creates new mirrors and updates changed ones (daily by default).'),
+    concurrency: z.number().int().min(1).max(8).default(2).describe('Gitea migrations at once: each clones a whole repository, and a burst of them overloads Gitea.'),
+    image: image.optional().describe('Image of the mirror CronJob (it runs `raibid mirror sync`). Default: the API image, which carries the same `raibid` command.'),
+    resources: resources({ cpu: '50m', memory: '128Mi', memoryLimit: '256Mi' }),
+  })
+  .prefault({});
+
+export type MirrorsInput = z.input<typeof mirrorsSection>;
+
+/** Contradictions of the `mirrors` section, each naming its key. */
+export function mirrorContradictions(c: ParsedConfig): string[] {
+  const out: string[] = [];
+  const m = c.mirrors;
+  const froms = new Map<string, number>();
+  const targets = new Map<string, number>();
+  const users = new Map([
+    [c.gitea.admin.username.toLowerCase(), 'gitea.admin.username'],
+    [c.gitea.bot.username.toLowerCase(), 'gitea.bot.username'],
+  ]);
+  const checkOwner = (owner: string, key: string) => {
+    if (owner.toLowerCase() === c.flux.organization.toLowerCase()) out.push(`${key}: ${JSON.stringify(owner)} is flux.organization, which holds the GitOps repository; mirror into an organisation of its own`);
+    const user = users.get(owner.toLowerCase());
+    if (user) out.push(`${key}: ${JSON.stringify(owner)} is a Gitea user (${user}), not an organisation; mirrors go into organisations`);
+  };
+  checkOwner(m.organization, 'mirrors.organization');
+  const r = m.resources;
+  if (bytes(r.memoryLimit) < bytes(r.memory)) out.push(`mirrors.resources.memoryLimit: ${JSON.stringify(r.memoryLimit)} is below the memory request ${JSON.stringify(r.memory)}; set it ≥ memory`);
+  if (r.cpuLimit !== undefined && cpuMillis(r.cpuLimit) < cpuMillis(r.cpu)) out.push(`mirrors.resources.cpuLimit: ${JSON.stringify(r.cpuLimit)} is below the CPU request ${JSON.stringify(r.cpu)}; set it ≥ cpu`);
+  m.sources.forEach((s, i) => {
+    const at = `mirrors.sources[${i}]`;
+    const [, , repo] = GITHUB_SOURCE.exec(s.from) ?? [];
+    const from = s.from.toLowerCase();
+    if (froms.has(from)) out.push(`${at}.from: duplicate source ${JSON.stringify(s.from)} (also mirrors.sources[${froms.get(from)}]); list each source once`);
+    else froms.set(from, i);
+    if (s.owner !== undefined) checkOwner(s.owner, `${at}.owner`);
+    if (repo !== undefined) {
+      for (const key of ['include', 'exclude', 'skipArchived', 'skipForks'] as const) {
+        if (s[key] !== undefined) out.push(`${at}.${key}: only an organisation or user (github.com/<owner>) has ${key}; ${JSON.stringify(s.from)} is one repository`);
+      }
+      const target = `${s.owner ?? m.organization}/${s.name ?? repo}`;
+      const lower = target.toLowerCase();
+      if (targets.has(lower)) out.push(`${at}.${s.name !== undefined ? 'name' : 'from'}: the mirror ${target} is also the target of mirrors.sources[${targets.get(lower)}]; give one of them another name or owner`);
+      else targets.set(lower, i);
+    } else if (s.name !== undefined) {
+      out.push(`${at}.name: only one repository (github.com/<owner>/<repository>) has a name; the repositories of ${JSON.stringify(s.from)} keep their GitHub names`);
+    }
+  });
+  return out;
+}
