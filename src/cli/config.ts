@@ -17,6 +17,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { UsageError } from './args.js';
 
 /** Environment variables the CLI reads. */
 export const CLI_ENV = {
@@ -95,4 +96,17 @@ export function resolveApiTarget(flags: { api?: string; token?: string }, env: N
   const token = flags.token ? { v: flags.token, s: '--token' } : env[CLI_ENV.token] ? { v: env[CLI_ENV.token]!, s: CLI_ENV.token } : file?.token ? { v: file.token, s: path } : undefined;
   if (token && !/^[\x21-\x7e]+$/.test(token.v)) throw new CliConfigError(`the token (${token.s}) has spaces or control characters`);
   return { url: checkUrl(url.v, url.s), token: token?.v, source: url.s, checkout: file?.checkout };
+}
+
+/**
+ * The API target of a parsed command line (`--api`, `--token`), the environment or the config file; a
+ * bad one is the user's mistake: a UsageError (one line, exit 2).
+ */
+export function apiTargetOf(values: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv): ApiTarget {
+  try {
+    return resolveApiTarget({ api: values.api as string | undefined, token: values.token as string | undefined }, env);
+  } catch (e) {
+    if (e instanceof CliConfigError) throw new UsageError(e.message);
+    throw e;
+  }
 }

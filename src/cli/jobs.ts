@@ -15,7 +15,7 @@
 import { JOB_ID_PATTERN, JOB_STATUSES, type JobStatus } from '../jobs/record.js';
 import { parse, UsageError, type ParsedArgs } from './args.js';
 import { ApiClient, ApiClientError, logLines, type ApiJob, type TriggerResponse } from './client.js';
-import { CliConfigError, resolveApiTarget } from './config.js';
+import { apiTargetOf } from './config.js';
 import { branchOf, cacheLine, ENDED, formatAgo, formatDuration, jobDurationMs, statusSymbol, stepLine, table } from './format.js';
 import type { CliIo } from './main.js';
 
@@ -102,13 +102,8 @@ ${CONNECTION_HELP}`,
 export const JOB_COMMANDS = Object.keys(JOB_HELP);
 
 function clientFor(a: ParsedArgs, io: CliIo): ApiClient {
-  try {
-    const t = resolveApiTarget({ api: a.values.api as string | undefined, token: a.values.token as string | undefined }, io.env);
-    return new ApiClient({ url: t.url, token: t.token });
-  } catch (e) {
-    if (e instanceof CliConfigError) throw new UsageError(e.message);
-    throw e;
-  }
+  const t = apiTargetOf(a.values, io.env);
+  return new ApiClient({ url: t.url, token: t.token });
 }
 
 function jobId(value: string | undefined, command: string): string {

@@ -1,19 +1,12 @@
 /** What `raibid tui` needs before it draws: the API client and, for + and -, the checkout. */
 import type { ParsedArgs } from './args.js';
-import { UsageError } from './args.js';
 import { ApiClient } from './client.js';
-import { CliConfigError, resolveApiTarget } from './config.js';
+import { apiTargetOf } from './config.js';
 import type { CliIo } from './main.js';
 import { checkoutFor } from './scale.js';
 
 export function prepareTui(a: ParsedArgs, io: CliIo): { client: ApiClient; checkout?: string; noCheckout?: string } {
-  let target;
-  try {
-    target = resolveApiTarget({ api: a.values.api as string | undefined, token: a.values.token as string | undefined }, io.env);
-  } catch (e) {
-    if (e instanceof CliConfigError) throw new UsageError(e.message);
-    throw e;
-  }
+  const target = apiTargetOf(a.values, io.env);
   const { root, tried } = checkoutFor(io.cwd ?? process.cwd(), io.env, a.values.dir as string | undefined, target.checkout);
   return {
     client: new ApiClient({ url: target.url, token: target.token }),

@@ -5,7 +5,8 @@
  *   raibid mirrors [--json]          the mirrors and their state, from the API (GET /api/v1/mirrors)
  */
 import { UsageError, parse } from '../cli/args.js';
-import { CliConfigError, resolveApiTarget } from '../cli/config.js';
+import { apiTargetOf } from '../cli/config.js';
+import type { MirrorStatus } from '../api/server/mirrors.js';
 import { MIRRORS_ROUTE, MIRROR_ENV } from './contract.js';
 
 export interface MirrorCliIo {
@@ -42,18 +43,8 @@ Options:
   --token TOKEN   bearer token, the read token is enough (default: $RAIBID_TOKEN, else "token:" in the config file)
   -h, --help      this help`;
 
-/** A mirror as GET /api/v1/mirrors returns it (src/api/server/mirrors.ts MirrorStatus). */
-export interface MirrorRow {
-  readonly mirror: string;
-  readonly source: string;
-  readonly ci: boolean;
-  readonly interval: string;
-  readonly exists: boolean;
-  readonly lastSync: string | null;
-  readonly nextSync: string | null;
-  readonly stale: boolean;
-  readonly lastError: string | null;
-}
+/** A mirror as GET /api/v1/mirrors returns it: the fields the listing shows. */
+export type MirrorRow = Pick<MirrorStatus, 'mirror' | 'source' | 'ci' | 'interval' | 'exists' | 'lastSync' | 'nextSync' | 'stale' | 'lastError'>;
 
 /** "3m ago", "in 2h", "never". */
 export function relative(iso: string | null, now: number): string {
@@ -76,13 +67,7 @@ export function mirrorsTable(rows: readonly MirrorRow[], now: number): string[] 
 }
 
 async function fetchMirrors(a: ReturnType<typeof parse>, io: MirrorCliIo): Promise<{ mirrors: MirrorRow[] }> {
-  let target;
-  try {
-    target = resolveApiTarget({ api: a.values.api as string | undefined, token: a.values.token as string | undefined }, io.env);
-  } catch (e) {
-    if (e instanceof CliConfigError) throw new UsageError(e.message);
-    throw e;
-  }
+  const target = apiTargetOf(a.values, io.env);
   const url = `${target.url.replace(/\/+$/, '')}${MIRRORS_ROUTE}`;
   let res: Response;
   try {
