@@ -17,14 +17,14 @@ import { ApiObject, Cron, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { stringify } from 'yaml';
-import { cpuMillis } from '../config/quantity.js';
+import { containerResources, restrictedContainer } from '../storage/hardened-workload.js';
 import { GITEA_HTTP_PORT, giteaInternalUrl } from '../endpoints.js';
 import { ComponentChart, type ComponentChartProps } from '../gitops/component.js';
 import { componentLabels, selectorLabels } from '../labels.js';
 import { allowTraffic } from '../network/policy.js';
 import { AGENT_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 import { secretName } from '../secrets/catalog.js';
-import { API_UID, memorySize } from '../api/api.js';
+import { API_UID } from '../api/api.js';
 import { MIRROR_CONFIG_DIR, MIRROR_ENV, MIRROR_SETTINGS_FILE, MIRROR_SETTINGS_KEY, MIRROR_SYNC_ARGS } from './contract.js';
 import { mirrorSettings } from './settings.js';
 
@@ -89,20 +89,8 @@ export class Mirror extends ComponentChart {
             // Empty when the stack sets no raibid-ci:githubToken: public repositories only.
             [MIRROR_ENV.githubToken]: secretEnv('github-token', 'github-mirror', 'token'),
           },
-          resources: {
-            cpu: { request: kplus.Cpu.millis(cpuMillis(m.resources.cpu)), ...(m.resources.cpuLimit !== undefined ? { limit: kplus.Cpu.millis(cpuMillis(m.resources.cpuLimit)) } : {}) },
-            memory: { request: memorySize(m.resources.memory), limit: memorySize(m.resources.memoryLimit) },
-          },
-          securityContext: {
-            ensureNonRoot: true,
-            user: API_UID,
-            group: API_UID,
-            readOnlyRootFilesystem: true,
-            allowPrivilegeEscalation: false,
-            privileged: false,
-            capabilities: { drop: [kplus.Capability.ALL] },
-            seccompProfile: { type: kplus.SeccompProfileType.RUNTIME_DEFAULT },
-          },
+          resources: containerResources(m.resources, 'mirrors.resources'),
+          securityContext: restrictedContainer(API_UID, API_UID),
           volumeMounts: [
             { path: MIRROR_CONFIG_DIR, volume: kplus.Volume.fromConfigMap(this, 'config-volume', config, { name: 'config' }), readOnly: true },
             { path: '/tmp', volume: kplus.Volume.fromEmptyDir(this, 'tmp-volume', 'tmp', { sizeLimit: Size.mebibytes(MIRROR_TMP_MEBIBYTES) }) },
