@@ -4,8 +4,8 @@
  * under --out DIR (default: the current folder). On any error nothing is written.
  */
 import { resolve } from 'node:path';
-import { ConfigError, configPath, loadConfig } from './config/loader.js';
-import { synthesize } from './synth.js';
+import { ConfigError, configPath, readConfigText } from './config/loader.js';
+import { synthesizeText } from './synth.js';
 import { GENERATED_ROOTS } from './gitops/render.js';
 import { writeTree } from './gitops/write.js';
 
@@ -21,8 +21,8 @@ export function runSynth(argv: readonly string[], io: Io = consoleIo, env: NodeJ
   try {
     const i = argv.indexOf('--out');
     const out = resolve(i >= 0 && argv[i + 1] ? argv[i + 1] : '.');
-    const config = loadConfig(configPath(argv, env));
-    const { files, summary } = synthesize(config);
+    const path = configPath(argv, env);
+    const { files, summary } = path === undefined ? synthesizeText('', '(defaults)') : synthesizeText(readConfigText(path), path);
     writeTree(out, files, GENERATED_ROOTS);
     for (const line of summary) io.out(line);
     return 0;

@@ -11,6 +11,14 @@ export const GITEA_HTTP_PORT = 3000;
 export const GITEA_SSH_PORT = 2222;
 /** Gitea's LoadBalancer Service for the LAN (k3s ServiceLB); `gitea.<domain>` resolves to it in the cluster too. */
 export const GITEA_LAN_SERVICE = 'gitea';
+/** Node ports of Gitea's LAN Service (k3s ServiceLB binds them on the node): HTTP and SSH. */
+export const GITEA_LAN_HTTP_PORT = 80;
+export const GITEA_LAN_SSH_PORT = 2222;
+/** Ports k3s itself serves on every node address besides the API server (network.apiServerPort): the kubelet API and kube-proxy's health check. */
+export const K3S_NODE_PORTS: readonly { readonly port: number; readonly use: string }[] = [
+  { port: 10250, use: 'the kubelet API' },
+  { port: 10256, use: "kube-proxy's health check" },
+];
 export const POSTGRES_SERVICE = 'gitea-postgres';
 export const POSTGRES_PORT = 5432;
 export const REDIS_SERVICE = 'redis';

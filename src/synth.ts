@@ -5,11 +5,13 @@ import { z } from 'zod';
 import { pipelineJsonSchema } from './jobs/pipeline.js';
 import { PIPELINE_SCHEMA_FILE } from './gitops/render.js';
 import type { RaibidConfig } from './config/resolve.js';
+import { ConfigError, DEFAULT_CONFIG_FILE, inspectConfig } from './config/loader.js';
+import { overlaps } from './config/contradictions.js';
 import { raibidSchema } from './config/schema.js';
 import { buildApp } from './app.js';
 import { renderTree } from './gitops/render.js';
 import { Agents } from './agents/agents.js';
-import { capacityMarkdown, capacitySummary, type CapacityPlan } from './capacity/index.js';
+import { CapacityError, budgetTable, capacityMarkdown, capacitySummary, diskTable, type CapacityPlan } from './capacity/index.js';
 import { configReference } from './config/reference.js';
 
 /** The JSON Schema editors use to complete raibid.yaml. */
@@ -35,6 +37,8 @@ export interface SynthResult {
 /** Renders every generated file for a config. Throws on construct validation errors. */
 export function synthesize(config: RaibidConfig): SynthResult {
   const app = buildApp(config);
+  const planned = Agents.find(app)?.capacity;
+  if (planned && !planned.fits) throw new CapacityError(planned);
   const files = renderTree(app);
   files.set('raibid.schema.json', configJsonSchema());
   files.set(PIPELINE_SCHEMA_FILE, pipelineSchemaFile());
@@ -46,4 +50,42 @@ export function synthesize(config: RaibidConfig): SynthResult {
   const objects = [...files.keys()].filter((p) => p.endsWith('.yaml') && !p.endsWith('/kustomization.yaml') && !p.startsWith('dist/')).length;
   const summary = [`synthesized ${objects} objects for cluster ${config.cluster.name} (${config.node.arch}, ${config.node.cpu} CPU, ${config.node.memory})`, capacitySummary(capacity)];
   return { files: new Map([...files.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), summary, capacity };
+}
+
+/** The key path a problem line starts with (`agents.pools[0].cpu: …` → `agents.pools[0].cpu`). */
+function keyOf(line: string): string {
+  return line.slice(0, line.indexOf(': '));
+}
+
+/** Whether a refused value could change the capacity plan (then the plan of the defaults is not reported). */
+const feedsCapacity = (path: string) => /^(node|agents)\b|resources|storage|cacheStorage|mode$/.test(path);
+
+/**
+ * Validates config text and synthesizes it. Every problem of the config is reported in one ConfigError:
+ * YAML, schema, contradictions between keys, and the capacity plan (each naming the raibid.yaml key to
+ * change, with the budget tables after the list). The plan is checked on the best-effort config too, so
+ * a capacity problem shows up in the same run as a typo elsewhere.
+ * @param file the name shown in messages
+ */
+export function synthesizeText(text: string, file = DEFAULT_CONFIG_FILE): SynthResult {
+  const { problems, config, broken } = inspectConfig(text);
+  let result: SynthResult | undefined;
+  let capacity: CapacityPlan | undefined;
+  if (config && !broken.some(feedsCapacity)) {
+    try {
+      result = synthesize(config);
+    } catch (e) {
+      if (e instanceof CapacityError) capacity = e.plan;
+      // With problems in the config, a construct may trip over one of them; those lines say what to fix.
+      else if (problems.length === 0) throw e;
+    }
+  }
+  const named = problems.map(keyOf);
+  const planned = (capacity?.problems ?? []).filter((l) => !named.some((k) => overlaps(k, keyOf(l))));
+  const all = [...problems, ...planned];
+  if (all.length > 0 || !result) {
+    const detail = planned.length > 0 && capacity ? `The capacity plan:\n\n${budgetTable(capacity)}\n\n${diskTable(capacity)}` : undefined;
+    throw new ConfigError(file, all, detail);
+  }
+  return result;
 }

@@ -159,8 +159,8 @@ describe('every agent pod', () => {
   });
 
   it('fails on a workspace below 1 GiB', () => {
-    expect(() => buildApp(config('agents:\n  pools:\n    - name: rust\n      workspace: 512Mi\n'))).toThrow(
-      `'agents.pools[0].workspace' ("512Mi") must be at least 1Gi; a checkout with its build output needs tens of GiB, such as "50Gi"`,
+    expect(() => config('agents:\n  pools:\n    - name: rust\n      workspace: 512Mi\n')).toThrow(
+      'raibid.yaml: agents.pools[0].workspace: expected at least 1Gi: a checkout with its build output needs tens of GiB, such as "50Gi", got "512Mi"',
     );
   });
 
@@ -316,11 +316,20 @@ describe('the Agents chart', () => {
     expect(() => agents?.maxReplicasOf('nope')).toThrow('capacity: no pool named "nope" in the plan');
   });
 
-  it('fails when an object outside the pools depends on the pool sizes', () => {
+  it('fails when a workload outside the pools depends on the pool sizes', () => {
     const app = buildApp(config());
     const agents = Agents.find(app)!;
-    new ApiObject(new Chart(app, 'cyclic'), 'cm', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cyclic' }, data: { n: Lazy.any({ produce: () => String(agents.maxReplicasOf('rust')) }) } });
+    const pod = { containers: [{ name: 'x', image: 'x:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }] };
+    new ApiObject(new Chart(app, 'cyclic'), 'deploy', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'cyclic' }, spec: { replicas: Lazy.any({ produce: () => agents.maxReplicasOf('rust') }), template: { spec: pod } } });
     expect(() => agents.capacity).toThrow('capacity: the plan was requested while it was being computed; an object outside the agent pools must not depend on pool sizes');
+  });
+
+  it('a ConfigMap may carry the pool sizes: the plan never renders kinds that request nothing (the API settings do this)', () => {
+    const app = buildApp(config());
+    const agents = Agents.find(app)!;
+    const cm = new ApiObject(new Chart(app, 'sizes'), 'cm', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'sizes' }, data: { n: Lazy.any({ produce: () => String(agents.maxReplicasOf('rust')) }) } });
+    expect(agents.capacity.fits).toBe(true);
+    expect(cm.toJson().data.n).toBe(String(agents.maxReplicasOf('rust')));
   });
 
   it('matches the snapshot', () => {

@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRedis, REDIS_BINARY, SKIP_REASON, type TestRedis } from './support/redis.js';
-import { ADMIN_TOKEN, BOT_TOKEN, READ_TOKEN, WEBHOOK_SECRET, startApi, type ApiHarness } from './support/api-harness.js';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { ADMIN_TOKEN, BOT_TOKEN, READ_TOKEN, WEBHOOK_SECRET, startApi, synthesizedApiSettings, type ApiHarness } from './support/api-harness.js';
 import { pullRequestPayload, ZERO_SHA } from './support/gitea-webhooks.js';
 import { deadLetterKey, CANCEL_CHANNEL } from '../src/jobs/keys.js';
 import { BODY_LIMIT } from '../src/api/server/app.js';
@@ -321,11 +323,45 @@ describe.skipIf(!REDIS_BINARY).sequential(`API server against a real ${REDIS_BIN
       expect(agents).toEqual([expect.objectContaining({ name: 'agent-docs-1', pool: 'docs', slots: 2, busy: 1, free: 1, state: 'busy' })]);
     });
 
+    it('GET /api/v1/cluster: the cluster name, this node\'s CPU and memory in use against allocatable, agents against the capacity plan', async () => {
+      await api.store.heartbeat({ name: 'agent-docs-2', pool: 'docs', mode: 'pooled', slots: 2, busy: 0, jobs: [], state: 'idle', startedAt: Date.now(), lastSeen: Date.now() });
+      const before = (await api.call('GET', '/api/v1/cluster', { token: READ_TOKEN })).body;
+      await new Promise((r) => setTimeout(r, 1100));
+      const c = (await api.call('GET', '/api/v1/cluster', { token: READ_TOKEN })).body;
+      const settings = synthesizedApiSettings(TWO_POOLS) as { cluster: { name: string; reservedCpuMillis: number; reservedMemoryBytes: number }; pools: { name: string; planned: number }[] };
+      expect(c.name).toBe(settings.cluster.name);
+      // The API reads the node it runs on (its /proc): here, this machine.
+      expect(c.node.cpu.capacityMillis).toBe(cpus().length * 1000);
+      expect(c.node.cpu.allocatableMillis).toBe(Math.max(0, cpus().length * 1000 - settings.cluster.reservedCpuMillis));
+      expect(c.node.memory.capacityBytes).toBe(totalmem());
+      expect(c.node.memory.allocatableBytes).toBe(Math.max(0, totalmem() - settings.cluster.reservedMemoryBytes));
+      expect(c.node.memory.usedBytes).toBeGreaterThan(0);
+      // CPU in use needs two samples a second apart: the server took one at start, so both answers have it.
+      for (const x of [before, c]) expect(x.node.cpu.usedMillis).toEqual(expect.any(Number));
+      expect(c.node.cpu.usedMillis).toBeLessThanOrEqual(c.node.cpu.capacityMillis);
+      // Planned agents are the capacity plan's pool sizes, as synthesized into the settings file.
+      const planned = Object.fromEntries(settings.pools.map((p) => [p.name, p.planned]));
+      expect(c.pools).toEqual([
+        { name: 'rust', mode: 'ephemeral', agents: 0, planned: planned.rust },
+        { name: 'docs', mode: 'pooled', agents: 2, planned: planned.docs },
+      ]);
+      expect(c.agents).toEqual({ running: 2, planned: planned.rust + planned.docs });
+      expect((await api.call('GET', '/api/v1/pools')).body.pools.map((p: { planned: number }) => p.planned)).toEqual([planned.rust, planned.docs]);
+      expect((await api.call('GET', '/api/v1/cluster', { token: null })).status).toBe(401);
+    });
+
     it('documents every route in /openapi.json', async () => {
       const doc = (await api.call('GET', '/openapi.json', { token: null })).body;
       expect(doc.openapi).toMatch(/^3\./);
-      expect(Object.keys(doc.paths).sort()).toEqual(['/api/v1/agents', '/api/v1/jobs', '/api/v1/jobs/{id}', '/api/v1/jobs/{id}/cancel', '/api/v1/jobs/{id}/logs', '/api/v1/jobs/{id}/retry', '/api/v1/mirrors', '/api/v1/pools', '/api/v1/webhooks/gitea', '/api/v1/webhooks/github']);
+      expect(Object.keys(doc.paths).sort()).toEqual(['/api/v1/agents', '/api/v1/cluster', '/api/v1/jobs', '/api/v1/jobs/{id}', '/api/v1/jobs/{id}/cancel', '/api/v1/jobs/{id}/logs', '/api/v1/jobs/{id}/retry', '/api/v1/mirrors', '/api/v1/pools', '/api/v1/webhooks/gitea', '/api/v1/webhooks/github']);
       expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+      // README names every route with its method, and no route the API does not have.
+      const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+      const served = Object.entries(doc.paths as Record<string, object>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+      for (const route of served) expect(readme, route).toContain(`\`${route}\``);
+      const documented = [...readme.matchAll(/`((?:GET|POST|PUT|PATCH|DELETE) \/api\/v1\/[^`\s?]*)/g)].map((m) => m[1]);
+      expect(documented.length).toBeGreaterThan(10);
+      for (const route of documented) expect(served, route).toContain(route);
     });
 
     it('exposes Prometheus metrics for jobs, queues, webhooks and agents', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { apiWebhookUrl } from '../src/endpoints.js';
 import { apiSettingsSchema } from '../src/api/contract.js';
+import { bytes, cpuMillis } from '../src/config/quantity.js';
 import { SECRETS } from '../src/secrets/catalog.js';
 import { imageSource } from '../src/images/inputs.js';
 import { config, findObject, objectsUnder, podSpecOf } from './helpers.js';
@@ -83,7 +84,11 @@ describe('API deployment', () => {
       listen: '0.0.0.0:8080',
       publicUrl: 'http://ci.dgx.local:8080/',
       namespace: 'ci',
-      pools: [{ name: 'rust', mode: 'ephemeral', stream: 'ci-jobs', group: 'ci-workers' }],
+      // The node's reservations (node.systemReserved + node.kubeReserved, and evictionHard for memory):
+      // GET /api/v1/cluster subtracts them from the machine, as the kubelet does.
+      cluster: { name: 'dgx-spark', reservedCpuMillis: 2000, reservedMemoryBytes: expect.any(Number) },
+      // planned: the capacity plan's size of the pool, the same number as its ScaledJob's maxReplicaCount.
+      pools: [{ name: 'rust', mode: 'ephemeral', stream: 'ci-jobs', group: 'ci-workers', planned: findObject(objectsUnder('apps/agents/'), 'ScaledJob', 'agent-rust').spec.maxReplicaCount }],
       defaultPool: 'rust',
       allowedOwners: ['*'],
       tagPushes: false,
@@ -93,6 +98,10 @@ describe('API deployment', () => {
       // The repository mirrors (src/mirror/contract.ts): none by default.
       mirrors: { concurrency: 2, schedule: '17 4 * * *', sources: [] },
     });
+    const n = config().node;
+    expect(settings.cluster.reservedMemoryBytes).toBe(bytes(n.systemReserved.memory) + bytes(n.kubeReserved.memory) + bytes(n.evictionHard));
+    expect(settings.cluster.reservedCpuMillis).toBe(cpuMillis(n.systemReserved.cpu) + cpuMillis(n.kubeReserved.cpu));
+    expect(settings.pools[0].planned).toBeGreaterThan(0);
     // The runtime reads exactly this file: the shared contract's schema accepts it.
     expect(apiSettingsSchema.safeParse(settings).success).toBe(true);
     expect(env('GITEA_URL').value).toBe('http://gitea-http.infrastructure.svc.cluster.local:3000');
@@ -130,7 +139,7 @@ describe('API exposure', () => {
   it('reaches the Kubernetes API server in direct mode', () => {
     const np = findObject(objectsUnder('apps/api/', 'agents:\n  pools:\n    - name: d\n      mode: direct\n'), 'NetworkPolicy', 'raibid-api');
     expect(np.spec.egress.slice(2)).toEqual([
-      { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.42.0.0/16', '10.43.0.0/16'] } }], ports: [{ protocol: 'TCP', port: 6443 }] },
+      { to: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.42.0.0/16', '10.43.0.0/16'] } }, { ipBlock: { cidr: '172.16.0.0/12' } }, { ipBlock: { cidr: '192.168.0.0/16' } }], ports: [{ protocol: 'TCP', port: 6443 }] },
       { to: [{ ipBlock: { cidr: '10.43.0.1/32' } }], ports: [{ protocol: 'TCP', port: 443 }] },
     ]);
   });

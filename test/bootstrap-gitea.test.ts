@@ -3,7 +3,7 @@
  * cluster and Gitea would, and record every curl call (with the curl config and any request body file).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,8 @@ import { inSh } from '../src/bootstrap/shell.js';
 
 const c = config();
 const PASSWORD = 'MOCKADMINPASSWORD';
+/** The bootstrap commit, and the head the stub git's bundle lists for it. */
+const COMMIT = '0123456789abcdef0123456789abcdef01234567';
 const BOT_PASSWORD = 'MOCKBOTPASSWORD0123456789abcdefgh';
 /** A team as Gitea's API returns it (the organisation inside it has a name and an id too). */
 const team = (id: number) => `{"id":${id},"name":"${BOT_TEAM}","description":"d","organization":{"id":1,"name":"raibid","full_name":""},"includes_all_repositories":true,"permission":"write"}`;
@@ -53,8 +55,9 @@ beforeAll(() => {
       'for a in "$@"; do case "$prev" in -K) printf "config: %s\\n" "$(cat "$a")" >> "$CURL_LOG" ;; --data-binary) printf "body: %s\\n" "$(cat "${a#@}")" >> "$CURL_LOG" ;; esac; prev=$a; done',
       'case "$*" in',
       '  *" -w "*) printf %s "$FAKE_STATUS" ;;',
-      `  *"POST"*"/tokens"*) printf '{"id":7,"name":"t","sha1":"0123abcdtoken","token_last_eight":"bcdtoken"}' ;;`,
+      `  *"POST"*"/tokens"*) [ -n "$FAKE_NO_TOKEN" ] && { echo '{"message":"boom"}'; exit 22; }; printf '{"id":7,"name":"t","sha1":"0123abcdtoken","token_last_eight":"bcdtoken"}' ;;`,
       '  *"GET"*"/teams/search"*) printf %s "$FAKE_TEAMS" ;;',
+      '  *"GET"*"/tokens?"*) printf %s "${FAKE_TOKENS:-[]}" ;;',
       `  *"POST"*"/orgs/raibid/teams"*) printf %s '${team(9)}' ;;`,
       '  *) printf "{}" ;;',
       'esac',
@@ -66,7 +69,7 @@ afterAll(() => rmSync(bin, { recursive: true, force: true }));
 
 /** A git that records its calls; `ls-remote` exits with $FAKE_LS_REMOTE (0: the branch exists). */
 function stubGit(): void {
-  stub('git', ['printf "git %s\\n" "$*" >> "$CURL_LOG"', 'case "$*" in', '  *ls-remote*) exit "$FAKE_LS_REMOTE" ;;', '  *rev-parse*) printf "abc1234\\n" ;;', 'esac'].join('\n'));
+  stub('git', ['printf "git %s\\n" "$*" >> "$CURL_LOG"', 'case "$*" in', '  *ls-remote*) exit "$FAKE_LS_REMOTE" ;;', `  *"bundle list-heads"*) printf '%s refs/raibid-ci/bootstrap/dgx\\n' "\${FAKE_HEAD:-${COMMIT}}" ;;`, 'esac'].join('\n'));
 }
 
 interface RunOptions {
@@ -83,13 +86,17 @@ interface RunOptions {
   readonly loginShell?: string;
   /** Run the bare script under `loginShell` (what the commands did before inSh). */
   readonly bare?: boolean;
+  /** $HOME of the script. */
+  readonly home?: string;
+  /** More environment. */
+  readonly env?: Record<string, string>;
 }
 
 /** Runs a script the way the command provider does: `sh -c <script>`, stdin separate. */
 function run(script: string, status: string, opts: RunOptions = {}): { code: number | null; stdout: string; stderr: string; calls: string } {
   const log = join(bin, `curl-${Math.random().toString(36).slice(2)}.log`);
   writeFileSync(log, '');
-  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, CURL_LOG: log, FAKE_STATUS: status, FAKE_LS_REMOTE: opts.lsRemote ?? '2', FAKE_TEAMS: opts.teams ?? '{"data":[],"ok":true}' };
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, CURL_LOG: log, FAKE_STATUS: status, FAKE_LS_REMOTE: opts.lsRemote ?? '2', FAKE_TEAMS: opts.teams ?? '{"data":[],"ok":true}', ...(opts.home ? { HOME: opts.home } : {}), ...opts.env };
   const command = opts.loginShell ? (opts.bare ? script : inSh(script)) : script;
   const r = spawnSync(opts.loginShell ?? 'sh', ['-c', command], { input: opts.stdin ?? '', encoding: 'utf8', env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, calls: readFileSync(log, 'utf8') };
@@ -103,14 +110,34 @@ const requests = (calls: string) =>
     .map((l) => `${/-X (\S+)/.exec(l)?.[1]} ${/http:\/\/10\.43\.0\.50:3000(\S+)/.exec(l)?.[1]}`);
 
 describe('Gitea scripts', () => {
-  it('prints only the new token, after removing an old one of the same name', () => {
+  it('prints only the new token; the first one goes under its name', () => {
     const [t] = tokenKeys(c).filter((k) => k.spec.name === 'gitea-agent-token');
     const r = run(tokenScript(c, t.name, t.scopes), '404');
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('0123abcdtoken');
-    const calls = r.calls.split('\n').filter((l) => l.includes('http://'));
-    expect(calls[0]).toContain('-X DELETE http://10.43.0.50:3000/api/v1/users/raibid-admin/tokens/raibid-ci-gitea-agent-token-token');
-    expect(calls[1]).toContain('-X POST -H Content-Type: application/json --data {"name":"raibid-ci-gitea-agent-token-token","scopes":["write:repository","write:package","read:organization"]} http://10.43.0.50:3000/api/v1/users/raibid-admin/tokens');
+    expect(requests(r.calls)).toEqual(['GET /api/v1/users/raibid-admin/tokens?limit=50', 'POST /api/v1/users/raibid-admin/tokens']);
+    expect(r.calls).toContain('-X POST -H Content-Type: application/json --data {"name":"raibid-ci-gitea-agent-token-token","scopes":["write:repository","write:package","read:organization"]} http://10.43.0.50:3000/api/v1/users/raibid-admin/tokens');
+  });
+
+  it('creates the new token before it deletes the old one, alternating between two names', () => {
+    const tokens = (...names: string[]) => ({ FAKE_TOKENS: JSON.stringify(names.map((name, i) => ({ id: i + 1, name, sha1: '', token_last_eight: 'abcdefgh', scopes: ['read:package'] }))) });
+    const again = run(tokenScript(c, 'pull', ['read:package']), '204', { env: tokens('pull', 'other') });
+    expect(again.stdout).toBe('0123abcdtoken');
+    expect(requests(again.calls)).toEqual(['GET /api/v1/users/raibid-admin/tokens?limit=50', 'POST /api/v1/users/raibid-admin/tokens', 'DELETE /api/v1/users/raibid-admin/tokens/pull']);
+    expect(again.calls).toContain('--data {"name":"pull.next","scopes":["read:package"]}');
+    // …and back: the next rotation is created under the first name, then pull.next goes.
+    const back = run(tokenScript(c, 'pull', ['read:package']), '204', { env: tokens('pull.next') });
+    expect(requests(back.calls)).toEqual(['GET /api/v1/users/raibid-admin/tokens?limit=50', 'POST /api/v1/users/raibid-admin/tokens', 'DELETE /api/v1/users/raibid-admin/tokens/pull.next']);
+    expect(back.calls).toContain('--data {"name":"pull","scopes":["read:package"]}');
+    // A leftover under both names (a run stopped halfway): the unused name is cleared first, the old one kept until the new one exists.
+    const both = run(tokenScript(c, 'pull', ['read:package']), '204', { env: tokens('pull', 'pull.next') });
+    expect(requests(both.calls)).toEqual(['GET /api/v1/users/raibid-admin/tokens?limit=50', 'DELETE /api/v1/users/raibid-admin/tokens/pull.next', 'POST /api/v1/users/raibid-admin/tokens', 'DELETE /api/v1/users/raibid-admin/tokens/pull']);
+  });
+
+  it('keeps the old token when Gitea creates no new one', () => {
+    const r = run(tokenScript(c, 'pull', ['read:package']), '204', { env: { FAKE_TOKENS: '[{"id":1,"name":"pull"}]', FAKE_NO_TOKEN: '1' } });
+    expect(r.code).not.toBe(0);
+    expect(requests(r.calls)).not.toContain('DELETE /api/v1/users/raibid-admin/tokens/pull');
   });
 
   it('hands the admin password to curl in a config file, never as an argument', () => {
@@ -140,34 +167,55 @@ describe('Gitea scripts', () => {
     expect(r.stderr).toBe('unexpected answer from Gitea for GET /orgs/raibid\n');
   });
 
-  it('waits for healthz and the admin login', () => {
+  it('waits for healthz (the admin password is the next step’s to set)', () => {
     const r = run(readyScript(c), '200');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('Gitea is up at http://10.43.0.50:3000\n');
   });
 
-  it('pushes the bundled branch into an empty repository, with the askpass helper', () => {
+  it('pushes the bootstrap commit from the bundle in the home folder into an empty repository, with the askpass helper', () => {
     stubGit();
-    const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200', { lsRemote: '2' });
+    const home = mkdtempSync(join(tmpdir(), 'raibid-home-'));
+    writeFileSync(join(home, REMOTE_BUNDLE_PATH), 'bundle');
+    const r = run(pushScript(c, REMOTE_BUNDLE_PATH, COMMIT), '200', { lsRemote: '2', home });
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('pushed main (abc1234) to raibid/raibid-ci\n');
+    expect(r.stdout).toBe('pushed main (0123456789ab) to raibid/raibid-ci\n');
     const git = r.calls.split('\n').filter((l) => l.startsWith('git '));
     expect(git[0]).toBe('git -c credential.helper= ls-remote --exit-code --heads http://10.43.0.50:3000/raibid/raibid-ci.git main');
-    expect(git[1]).toMatch(new RegExp(`^git clone --quiet --bare ${REMOTE_BUNDLE_PATH} /.+/repo.git$`));
-    expect(git[2]).toMatch(/^git -c credential.helper= -C \/.+\/repo.git push --quiet http:\/\/10.43.0.50:3000\/raibid\/raibid-ci.git refs\/heads\/main:refs\/heads\/main$/);
+    expect(git[1]).toBe(`git bundle list-heads ${home}/${REMOTE_BUNDLE_PATH}`);
+    expect(git[2]).toMatch(/^git init --quiet --bare \/.+\/repo.git$/);
+    expect(git[3]).toMatch(new RegExp(`^git -C /.+/repo.git fetch --quiet ${home}/${REMOTE_BUNDLE_PATH} refs/raibid-ci/bootstrap/dgx$`));
+    expect(git[4]).toMatch(new RegExp(`^git -c credential.helper= -C /.+/repo.git push --quiet http://10.43.0.50:3000/raibid/raibid-ci.git ${COMMIT}:refs/heads/main$`));
     expect(r.calls).not.toContain(PASSWORD);
+    // Pushed: the copy is removed.
+    expect(existsSync(join(home, REMOTE_BUNDLE_PATH))).toBe(false);
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('fails clearly when the bundle is gone or holds another commit, and pushes nothing', () => {
+    stubGit();
+    const home = mkdtempSync(join(tmpdir(), 'raibid-home-'));
+    const gone = run(pushScript(c, REMOTE_BUNDLE_PATH, COMMIT), '200', { lsRemote: '2', home });
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toBe(`${home}/${REMOTE_BUNDLE_PATH} is missing on the machine; copy it again: pulumi up --replace "$(pulumi stack --show-urns | grep -o 'urn:[^ ]*raibid-gitea-bundle')"\n`);
+    writeFileSync(join(home, REMOTE_BUNDLE_PATH), 'bundle');
+    const other = run(pushScript(c, REMOTE_BUNDLE_PATH, COMMIT), '200', { lsRemote: '2', home, env: { FAKE_HEAD: 'f'.repeat(40) } });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toBe(`${home}/${REMOTE_BUNDLE_PATH} has no head at the bootstrap commit ${COMMIT}\n`);
+    for (const r of [gone, other]) expect(r.calls).not.toContain(' push ');
+    rmSync(home, { recursive: true, force: true });
   });
 
   it('never pushes over a repository that already has the branch', () => {
     stubGit();
-    const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200', { lsRemote: '0' });
+    const r = run(pushScript(c, REMOTE_BUNDLE_PATH, COMMIT), '200', { lsRemote: '0' });
     expect(r.stdout).toBe('raibid/raibid-ci already has main; bootstrap pushes only into an empty repository\n');
     expect(r.calls).not.toContain(' push ');
   });
 
   it('fails when git ls-remote fails for another reason than a missing branch (exit 2)', () => {
     stubGit();
-    const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200', { lsRemote: '128' });
+    const r = run(pushScript(c, REMOTE_BUNDLE_PATH, COMMIT), '200', { lsRemote: '128' });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('git ls-remote of http://10.43.0.50:3000/raibid/raibid-ci.git failed (exit 128):\n');
     expect(r.calls).not.toContain(' push ');
@@ -180,7 +228,7 @@ describe('Gitea scripts', () => {
   });
 
   it('bounds every curl call to Gitea in time', () => {
-    for (const s of [readyScript(c), repositoryScript(c), pushScript(c, REMOTE_BUNDLE_PATH)]) {
+    for (const s of [readyScript(c), repositoryScript(c), pushScript(c, REMOTE_BUNDLE_PATH, COMMIT)]) {
       const curls = s.split('\n').flatMap((l) => l.match(/curl [^;]*/g) ?? []);
       expect(curls.length).toBeGreaterThan(0);
       for (const call of curls) expect(call).toContain('--connect-timeout 5 --max-time 60');
@@ -205,8 +253,11 @@ describe('Gitea scripts', () => {
 
   it('pushes as the admin (the one user the branch protection lets push)', () => {
     // A git that asks for the credentials of the push the way git does, through GIT_ASKPASS.
-    stub('git', ['case "$*" in', '  *ls-remote*) exit 2 ;;', `  *" push "*) printf 'askpass: %s:%s\\n' "$("$GIT_ASKPASS" "Username for 'http://x'")" "$("$GIT_ASKPASS" "Password for 'http://x'")" >> "$CURL_LOG" ;;`, 'esac'].join('\n'));
-    const r = run(pushScript(c, REMOTE_BUNDLE_PATH), '200');
+    stub('git', ['case "$*" in', '  *ls-remote*) exit 2 ;;', `  *"bundle list-heads"*) echo ${COMMIT} refs/heads/main ;;`, `  *" push "*) printf 'askpass: %s:%s\\n' "$("$GIT_ASKPASS" "Username for 'http://x'")" "$("$GIT_ASKPASS" "Password for 'http://x'")" >> "$CURL_LOG" ;;`, 'esac'].join('\n'));
+    const home = mkdtempSync(join(tmpdir(), 'raibid-home-'));
+    writeFileSync(join(home, REMOTE_BUNDLE_PATH), 'bundle');
+    const r = run(pushScript(c, REMOTE_BUNDLE_PATH, COMMIT), '200', { home });
+    rmSync(home, { recursive: true, force: true });
     expect(r.calls).toContain(`askpass: raibid-admin:${PASSWORD}\n`);
   });
 
@@ -218,7 +269,7 @@ describe('Gitea scripts', () => {
     expect(requests(r.calls)).toEqual(['GET /api/v1/users/raibid-bot', 'POST /api/v1/admin/users', 'PATCH /api/v1/admin/users/raibid-bot']);
     expect(r.calls).toContain(`config: user = "raibid-admin:${PASSWORD}"`);
     const body = JSON.parse(r.calls.split('\n').find((l) => l.startsWith('body: '))!.slice(6));
-    expect(body).toEqual({ password: BOT_PASSWORD, username: 'raibid-bot', email: 'bot@dgx.local', must_change_password: false, admin: false, send_notify: false });
+    expect(body).toEqual({ password: BOT_PASSWORD, username: 'raibid-bot', email: 'bot@dgx.local', must_change_password: false, send_notify: false });
     // Gitea takes allow_create_organization on edits only: the bot may create the mirror organisations.
     const edit = JSON.parse(r.calls.split('\n').filter((l) => l.startsWith('body: '))[1]!.slice(6));
     expect(edit).toEqual({ password: BOT_PASSWORD, login_name: 'raibid-bot', source_id: 0, email: 'bot@dgx.local', must_change_password: false, admin: false, allow_create_organization: true });
@@ -261,6 +312,7 @@ describe('Gitea scripts', () => {
       can_create_org_repo: false,
       units: ['repo.code', 'repo.packages'],
       units_map: { 'repo.code': 'write', 'repo.packages': 'write' },
+      visibility: 'private',
     });
   });
 
@@ -309,7 +361,7 @@ describe('Gitea scripts', () => {
     const r = run(tokenScript(c, t.name, t.scopes, 'bot'), '404', { stdin: BOT_PASSWORD });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('0123abcdtoken');
-    expect(requests(r.calls)).toEqual([`DELETE /api/v1/users/raibid-bot/tokens/${t.name}`, 'POST /api/v1/users/raibid-bot/tokens']);
+    expect(requests(r.calls)).toEqual(['GET /api/v1/users/raibid-bot/tokens?limit=50', 'POST /api/v1/users/raibid-bot/tokens']);
     expect(r.calls).toContain(`config: user = "raibid-bot:${BOT_PASSWORD}"`);
     expect(r.calls).not.toContain(PASSWORD);
     expect(r.calls.split('\n').filter((l) => !l.startsWith('config: ')).join('\n')).not.toContain(BOT_PASSWORD);
@@ -320,9 +372,9 @@ describe('Gitea scripts', () => {
 
   it('revokes a token of its owner as the admin', () => {
     const r = run(revokeTokenScript(c, 'raibid-ci-gitea-agent-token-token', 'bot'), '204', { stdin: BOT_PASSWORD });
-    expect(requests(r.calls)).toEqual(['DELETE /api/v1/users/raibid-bot/tokens/raibid-ci-gitea-agent-token-token']);
+    expect(requests(r.calls)).toEqual(['DELETE /api/v1/users/raibid-bot/tokens/raibid-ci-gitea-agent-token-token', 'DELETE /api/v1/users/raibid-bot/tokens/raibid-ci-gitea-agent-token-token.next']);
     expect(r.calls).toContain(`config: user = "raibid-admin:${PASSWORD}"`);
-    expect(requests(run(revokeTokenScript(c, 'x'), '204').calls)).toEqual(['DELETE /api/v1/users/raibid-admin/tokens/x']);
+    expect(requests(run(revokeTokenScript(c, 'x'), '204').calls)).toEqual(['DELETE /api/v1/users/raibid-admin/tokens/x', 'DELETE /api/v1/users/raibid-admin/tokens/x.next']);
   });
 
   it('never fails when revoking on destroy', () => {
@@ -330,8 +382,56 @@ describe('Gitea scripts', () => {
     expect(r.code).toBe(0);
   });
 
+  it('sends only fields Gitea\'s API has, and every required one (swagger fixtures of the 1.2x line)', () => {
+    type Swagger = { definitions: Record<string, { required?: string[]; properties: Record<string, unknown> }>; bindingRules?: Record<string, { json: string; absentIsZero?: boolean }[]> };
+    const swagger = [readFileSync('test/fixtures/gitea-api/swagger-bootstrap.json', 'utf8'), readFileSync('test/fixtures/gitea-api/swagger-subset.json', 'utf8')].map((t) => JSON.parse(t) as Swagger);
+    // Fields Gitea validates even when absent (plain Go fields: "" fails In(...)).
+    const absentIsZero = (name: string) => swagger.flatMap((d) => d.bindingRules?.[name] ?? []).filter((r) => r.absentIsZero).map((r) => r.json);
+    const definition = (name: string) => swagger.map((d) => d.definitions[name]).find(Boolean)!;
+    const bodyOf: [RegExp, string][] = [
+      [/^POST \/api\/v1\/orgs$/, 'CreateOrgOption'],
+      [/^POST \/api\/v1\/orgs\/[^/]+\/repos$/, 'CreateRepoOption'],
+      [/^POST \/api\/v1\/orgs\/[^/]+\/teams$/, 'CreateTeamOption'],
+      [/^PATCH \/api\/v1\/teams\/\d+$/, 'EditTeamOption'],
+      [/^POST \/api\/v1\/admin\/users$/, 'CreateUserOption'],
+      [/^PATCH \/api\/v1\/admin\/users\/[^/]+$/, 'EditUserOption'],
+      [/^POST \/api\/v1\/repos\/[^/]+\/[^/]+\/branch_protections$/, 'CreateBranchProtectionOption'],
+      [/^PATCH \/api\/v1\/repos\/[^/]+\/[^/]+\/branch_protections\/[^/]+$/, 'EditBranchProtectionOption'],
+      [/^POST \/api\/v1\/users\/[^/]+\/tokens$/, 'CreateAccessTokenOption'],
+    ];
+    const runs = [
+      run(repositoryScript(c), '404'),
+      run(botUserScript(c), '404', { stdin: BOT_PASSWORD }),
+      run(botUserScript(c), '200', { stdin: BOT_PASSWORD }),
+      run(botTeamScript(c), '200'),
+      run(botTeamScript(c), '200', { teams: `{"data":[${team(4)}],"ok":true}` }),
+      run(branchProtectionScript(c), '404'),
+      run(branchProtectionScript(c), '200'),
+      run(tokenScript(c, 'x', ['read:repository']), '404'),
+    ];
+    const seen = new Set<string>();
+    for (const r of runs) {
+      const lines = r.calls.split('\n');
+      lines.forEach((line, i) => {
+        const m = /-X (\S+) .*http:\/\/10\.43\.0\.50:3000(\S+)$/.exec(line);
+        if (!m || m[1] === 'GET' || m[1] === 'DELETE' || m[1] === 'PUT') return;
+        const inline = /--data (\{.*\}) http/.exec(line)?.[1];
+        const file = lines.slice(i + 1).find((l) => l.startsWith('body: '))?.slice(6);
+        const sent = JSON.parse(inline ?? file!) as Record<string, unknown>;
+        const route = `${m[1]} ${m[2]}`;
+        const name = bodyOf.find(([re]) => re.test(route))?.[1];
+        expect(name, route).toBeDefined();
+        const def = definition(name!);
+        expect(Object.keys(sent).filter((k) => !(k in def.properties)), `${route} (${name})`).toEqual([]);
+        expect([...(def.required ?? []), ...absentIsZero(name!)].filter((k) => !(k in sent)), `${route} (${name}) required`).toEqual([]);
+        seen.add(name!);
+      });
+    }
+    expect([...seen].sort()).toEqual(bodyOf.map(([, n]) => n).sort());
+  });
+
   it('are valid sh scripts', () => {
-    const scripts = [readyScript(c), repositoryScript(c), tokenScript(c, 'x', ['read:repository']), tokenScript(c, 'x', ['read:repository'], 'bot'), revokeTokenScript(c, 'x'), pushScript(c, REMOTE_BUNDLE_PATH)];
+    const scripts = [readyScript(c), repositoryScript(c), tokenScript(c, 'x', ['read:repository']), tokenScript(c, 'x', ['read:repository'], 'bot'), revokeTokenScript(c, 'x'), pushScript(c, REMOTE_BUNDLE_PATH, COMMIT)];
     for (const s of [...scripts, botUserScript(c), botTeamScript(c), branchProtectionScript(c)]) {
       expect(spawnSync('sh', ['-n'], { input: s }).status).toBe(0);
     }

@@ -17,6 +17,9 @@ export const MARKERS = ['MOCKRANDOM', 'MOCKTOKEN', 'MOCKKUBECONFIGKEY', 'MOCKPRI
 
 export const MOCK_PRIVATE_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nMOCKPRIVATEKEY0123456789\n-----END OPENSSH PRIVATE KEY-----\n';
 
+/** A real ed25519 public key (throwaway), as `raibid-ci:hostKey` holds it. */
+export const MOCK_HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHevu6jwaK5daREKZFw5mfRGGw8iRZx9Ll3DL6macyOQ';
+
 export const MOCK_KUBECONFIG = `apiVersion: v1
 kind: Config
 clusters:

@@ -6,14 +6,14 @@ import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installMocks, MOCK_PRIVATE_KEY, type Registered, settle } from './bootstrap-harness.js';
 import { parse } from 'yaml';
-import { config, OWN_IMAGES_WITHOUT_BUILDKIT } from './helpers.js';
+import { config, OWN_IMAGES_WITHOUT_BUILDKIT, withRegistryTls } from './helpers.js';
 import { bytes, cpuMillis } from '../src/config/quantity.js';
 import { kubeletArgs, nodeAllocatable, plannedNodeMemory } from '../src/capacity/allocatable.js';
 import { K3S_CONFIG_PATH, LOCAL_STORAGE_PATH, k3sConfig, k3sConfigYaml, registries, registriesYaml } from '../src/bootstrap/k3s-config.js';
 import { hostsScript, installScript, K3s, uninstallScript, USERNS_SYSCTL, USERNS_SYSCTL_PATH, usernsScript, usernsSysctlConf } from '../src/bootstrap/k3s.js';
 import { pointKubeconfigAt } from '../src/bootstrap/kubeconfig.js';
-import { checkScript, gatherScript, parseFacts, preflightRequirements, preflightScript } from '../src/bootstrap/preflight-script.js';
-import { writeFileScript } from '../src/bootstrap/shell.js';
+import { checkScript, gatherScript, parseFacts, preflightRequirements, preflightScript, pullSources } from '../src/bootstrap/preflight-script.js';
+import { K3S_RESTART_PENDING, writeFileScript } from '../src/bootstrap/shell.js';
 import { K3S_INSTALL_SCRIPT_URL, K3S_VERSION } from '../src/bootstrap/versions.js';
 
 const HOST = { host: '192.168.1.50' };
@@ -83,7 +83,7 @@ describe('k3s registries.yaml', () => {
   });
 
   it('uses HTTPS when gitea.registry.tls is set', () => {
-    expect(registries(config('gitea:\n  registry:\n    tls: true\n')).mirrors['gitea.dgx.local']).toEqual({ endpoint: ['https://gitea.dgx.local'] });
+    expect(registries(withRegistryTls(config())).mirrors['gitea.dgx.local']).toEqual({ endpoint: ['https://gitea.dgx.local'] });
   });
 
   it('adds the Docker Hub mirror when configured, and only then', () => {
@@ -110,7 +110,7 @@ describe('k3s registries.yaml', () => {
   });
 
   it('keys the login by the registry host, over HTTPS too, and leaves the Docker Hub mirror without one', () => {
-    const r = registries(config('cluster:\n  domain: lab.example\ngitea:\n  registry:\n    tls: true\n    dockerHubMirror: https://mirror.lab.example\n'), { username: 'u', password: 'p' });
+    const r = registries(withRegistryTls(config('cluster:\n  domain: lab.example\ngitea:\n  registry:\n    dockerHubMirror: https://mirror.lab.example\n')), { username: 'u', password: 'p' });
     expect(r.mirrors['gitea.lab.example']).toEqual({ endpoint: ['https://gitea.lab.example'] });
     expect(r.configs).toEqual({ 'gitea.lab.example': { auth: { username: 'u', password: 'p' } } });
   });
@@ -159,6 +159,13 @@ const GOOD = {
   sudo_ok: 'yes',
   has_address: 'unchecked',
   listening: '22 53 ',
+  bridges: '',
+  swap_kib: '0',
+  cgroup: 'v2',
+  cgroup_controllers: 'cpuset cpu io memory hugetlb pids rdma misc',
+  inotify_instances: '8192',
+  inotify_watches: '1048576',
+  unreachable: '',
 };
 const TIB_KIB = 2 ** 30;
 
@@ -183,7 +190,7 @@ describe('preflight', () => {
         'raibid-ci preflight failed on dgx: the machine does not match raibid.yaml',
         '  - node.arch: raibid.yaml declares arm64 (aarch64), the machine is x86_64; set node.arch to match',
         '  - node.cpu: raibid.yaml declares 20 cores, the machine has 8; lower node.cpu',
-        '  - node.memory: raibid.yaml declares 128Gi, but the machine reports MemTotal 32.0Gi; the capacity plan budgets node.memory less 7% (firmware and kernel reservations), which must fit in MemTotal; set node.memory to 34.4Gi',
+        '  - node.memory: raibid.yaml declares 128Gi, but the machine reports MemTotal 32.0Gi; the capacity plan budgets node.memory less 10% (firmware and kernel reservations), which must fit in MemTotal; set node.memory to 35.5Gi',
         '  - node.disk: raibid.yaml declares 3Ti for volumes, /var/lib has 1024.0Gi free; lower node.disk or free up space',
         "  - port 80: something on the machine listens on it (sudo ss -ltnp 'sport = :80'), but k3s ServiceLB forwards it to Gitea HTTP (gitea.dgx.local), which would hide that service; stop it or move it to another port",
         '  - OS: Ubuntu 22.04 or newer expected, found debian 12',
@@ -198,7 +205,7 @@ describe('preflight', () => {
     expect(check({ os_version: '20.04' }).stderr).toContain('  - OS: Ubuntu 22.04 or newer expected, found Ubuntu 20.04\n');
   });
 
-  it('accepts a MemTotal down to what the capacity plan budgets (node.memory less 7%), no less', () => {
+  it('accepts a MemTotal down to what the capacity plan budgets (node.memory less 10%), no less', () => {
     const min = preflightRequirements(config()).memoryKiB;
     expect(min).toBe(plannedNodeMemory(config()) / 1024);
     expect(check({ mem_kib: String(min) }).status).toBe(0);
@@ -208,8 +215,8 @@ describe('preflight', () => {
   it('fails with the MemTotal to set node.memory to, rounded down so that it passes', () => {
     const r = check({ mem_kib: '115000000' });
     expect(r.stderr).toContain('the machine reports MemTotal 109.7Gi;');
-    expect(r.stderr).toContain('; set node.memory to 117.9Gi\n');
-    expect(check({ mem_kib: '115000000' }, 'node:\n  memory: 117.9Gi\n').status).toBe(0);
+    expect(r.stderr).toContain('; set node.memory to 121.8Gi\n');
+    expect(check({ mem_kib: '115000000' }, 'node:\n  memory: 121.8Gi\n').status).toBe(0);
   });
 
   it('needs node.disk free before k3s is installed', () => {
@@ -243,8 +250,73 @@ describe('preflight', () => {
     expect(check({ has_address: 'yes' }, 'cluster:\n  nodeAddress: 192.168.1.60\n').status).toBe(0);
   });
 
+  it('fails on a Docker bridge overlapping the cluster ranges; one in the LAN ranges (DGX OS ships Docker) only warns', () => {
+    const lines = (r: ReturnType<typeof run>) => r.stderr.split('\n').filter((l) => l.startsWith('  - Docker network '));
+    const fix = "; move Docker's networks elsewhere (\"bip\" and \"default-address-pools\" in /etc/docker/daemon.json, then sudo systemctl restart docker), or change the cluster ranges before the first bootstrap";
+    const note = "; that is only the machine's own containers (their owners have root through Docker's socket anyway), but to keep them out narrow network.lanCidrs to your LAN, such as 192.168.1.0/24";
+    const warned = check({ bridges: 'docker0=172.17.0.1/16 br-0a1b2c=192.168.49.1/24 ' });
+    expect(warned.status).toBe(0);
+    expect(warned.stderr.split('\n')[0]).toMatch(/^raibid-ci preflight warnings on .+:$/);
+    expect(lines(warned)).toEqual([
+      `  - Docker network docker0 172.17.0.1/16 lies in network.lanCidrs entry 172.16.0.0/12, so containers on it pass the NetworkPolicies as LAN clients of Gitea and the API${note}`,
+      `  - Docker network br-0a1b2c 192.168.49.1/24 lies in network.lanCidrs entry 192.168.0.0/16, so containers on it pass the NetworkPolicies as LAN clients of Gitea and the API${note}`,
+    ]);
+    const lan = 'network:\n  lanCidrs: [192.168.1.0/24]\n';
+    expect(check({ bridges: 'docker0=172.17.0.1/16 ' }, lan)).toMatchObject({ status: 0, stderr: '' });
+    for (const [bridge, line] of [
+      ['docker0=10.42.7.1/24 ', `  - Docker network docker0 10.42.7.1/24 overlaps network.podCidr 10.42.0.0/16 (routes would collide)${fix}`],
+      ['br-ff=10.40.0.1/14 ', `  - Docker network br-ff 10.40.0.1/14 overlaps network.podCidr 10.42.0.0/16 (routes would collide)${fix}`],
+      ['docker0=10.43.128.1/17 ', `  - Docker network docker0 10.43.128.1/17 overlaps network.serviceCidr 10.43.0.0/16 (routes would collide)${fix}`],
+    ]) {
+      const r = check({ bridges: bridge }, lan);
+      expect(r.status, bridge).toBe(1);
+      expect(lines(r), bridge).toEqual([line]);
+    }
+  });
+
+  it('fails with swap on, naming how to turn it off', () => {
+    expect(check({ swap_kib: '8388604' }).stderr).toContain(
+      "  - swap: 8.0Gi of swap is on; the kubelet's memory requests, limits and eviction (node.evictionHard) assume none: sudo swapoff -a, and remove the swap line from /etc/fstab (or: sudo systemctl mask swap.target)\n",
+    );
+  });
+
+  it('needs cgroup v2 with the cpu, memory and pids controllers', () => {
+    expect(check({ cgroup: 'v1', cgroup_controllers: '' }).stderr).toContain('  - cgroup: the machine runs cgroup v1; k3s and the kubelet here need the unified hierarchy (cgroup v2)');
+    const r = check({ cgroup_controllers: 'cpuset cpu io pids' });
+    expect(r.stderr.split('\n').filter((l) => l.includes('cgroup'))).toEqual(['  - cgroup: the memory controller is not enabled (/sys/fs/cgroup/cgroup.controllers); the kubelet enforces requests and limits with it']);
+  });
+
+  it('needs inotify limits of at least 512 instances and 524288 watches', () => {
+    const msg = `  - inotify: fs.inotify.max_user_instances is 128 and fs.inotify.max_user_watches 1048576; pods fail with "too many open files" below 512 and 524288: printf '%s\\n' fs.inotify.max_user_instances=512 fs.inotify.max_user_watches=524288 | sudo tee /etc/sysctl.d/99-raibid-inotify.conf && sudo sysctl --system\n`;
+    expect(check({ inotify_instances: '128' }).stderr).toContain(msg);
+    expect(check({ inotify_watches: '65536' }).status).toBe(1);
+    expect(check({ inotify_instances: '512', inotify_watches: '524288' }).status).toBe(0);
+  });
+
+  it('fails when a registry the cluster pulls from is unreachable, with curl’s error', () => {
+    expect(check({ unreachable: 'ghcr.io (Flux controllers, Flux Operator chart, KEDA images): curl: (6) Could not resolve host: ghcr.io ' }).stderr).toContain(
+      '  - registries: cannot reach ghcr.io (Flux controllers, Flux Operator chart, KEDA images): curl: (6) Could not resolve host: ghcr.io ; the cluster pulls its images and charts from there',
+    );
+  });
+
+  it('asks every registry of the pinned images, Flux, KEDA and the k3s download, Docker Hub through its mirror when set', () => {
+    expect(pullSources(config()).map((p) => [p.host, p.url])).toEqual(expect.arrayContaining([
+      ['docker.gitea.com', 'https://docker.gitea.com/v2/'],
+      ['docker.io', 'https://registry-1.docker.io/v2/'],
+      ['ghcr.io', 'https://ghcr.io/v2/'],
+      ['kedacore.github.io', 'https://kedacore.github.io/charts/index.yaml'],
+      ['raw.githubusercontent.com', K3S_INSTALL_SCRIPT_URL],
+      ['github.com', 'https://github.com/'],
+    ]));
+    expect(pullSources(config()).find((p) => p.host === 'docker.io')!.what).toContain('docker.io/library/postgres:');
+    const mirrored = pullSources(config('gitea:\n  registry:\n    dockerHubMirror: https://mirror.lan:5000\n')).map((p) => p.url);
+    expect(mirrored).toContain('https://mirror.lan:5000/v2/');
+    expect(mirrored).not.toContain('https://registry-1.docker.io/v2/');
+    expect(pullSources(config()).every((p) => p.host !== 'gitea.dgx.local')).toBe(true);
+  });
+
   it('gathers every fact the check reads on a real Linux machine', () => {
-    const r = run(['set -eu', gatherScript(config()), 'for v in arch cores mem_kib disk_path disk_kib disk_used_kib k3s_installed os_id os_like os_version missing sudo_ok has_address listening; do eval "printf \'%s=%s\\n\' $v \\"\\$$v\\""; done'].join('\n'));
+    const r = run(['set -eu', gatherScript(config()), 'for v in arch cores mem_kib disk_path disk_kib disk_used_kib k3s_installed os_id os_like os_version missing sudo_ok has_address listening bridges swap_kib cgroup cgroup_controllers inotify_instances inotify_watches unreachable; do eval "printf \'%s=%s\\n\' $v \\"\\$$v\\""; done'].join('\n'));
     expect(r.status).toBe(0);
     const facts = parseFacts(r.stdout);
     expect(Number(facts.cores)).toBeGreaterThan(0);
@@ -273,9 +345,14 @@ describe('machine scripts', () => {
 
   it('writes a file and restarts k3s only when its content changed', () => {
     const s = writeFileScript(K3S_CONFIG_PATH, '0600', true);
-    expect(s).toContain(`sudo cmp -s "$tmp" '${K3S_CONFIG_PATH}'; then echo`);
+    expect(s).toContain(`sudo cmp -s "$tmp" '${K3S_CONFIG_PATH}'; then`);
+    // Unchanged and no restart owed: stop before any restart.
+    expect(s).toContain(`if ! sudo test -e '${K3S_RESTART_PENDING}'; then echo '${K3S_CONFIG_PATH} unchanged'; exit 0; fi`);
     expect(s.indexOf('exit 0')).toBeLessThan(s.indexOf('systemctl restart k3s'));
-    expect(writeFileScript(K3S_CONFIG_PATH, '0600', false)).not.toContain('restart');
+    // The owed restart is recorded before the file changes and cleared only after the restart.
+    expect(s.indexOf(`/dev/null '${K3S_RESTART_PENDING}'`)).toBeLessThan(s.indexOf(`"$tmp" '${K3S_CONFIG_PATH}'\n`));
+    expect(s.trimEnd().endsWith(`sudo rm -f '${K3S_RESTART_PENDING}'`)).toBe(true);
+    expect(writeFileScript(K3S_CONFIG_PATH, '0600', false)).not.toMatch(/restart/);
   });
 
   it('points gitea.<domain> at the machine in /etc/hosts', () => {
@@ -309,7 +386,7 @@ describe('k3s install waits for the node (installScript)', () => {
       'k3s',
       [
         'case "$*" in',
-        `  --version) echo "k3s version ${K3S_VERSION} (abc)" ;;`,
+        `  --version) echo "k3s version \${FAKE_K3S_VERSION:-${K3S_VERSION}} (abc)"; echo "go version go1.24" ;;`,
         '  *"get --raw /readyz"*) echo ok ;;',
         '  *"get nodes -o name"*) n=$(($(cat "$COUNT" 2>/dev/null || echo 0) + 1)); echo $n > "$COUNT"; [ "$FAKE_NODE_AFTER" != never ] && [ $n -ge "$FAKE_NODE_AFTER" ] && echo node/spark ;;',
         '  *"wait --for=condition=Ready node --all"*) [ "$(cat "$COUNT" 2>/dev/null || echo 0)" -ge "$FAKE_NODE_AFTER" ] 2>/dev/null || { echo "error: no matching resources found" >&2; exit 1; }; echo "node/spark condition met" ;;',
@@ -320,10 +397,20 @@ describe('k3s install waits for the node (installScript)', () => {
 
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  const runInstall = (after: string) => {
+  const runInstall = (after: string, installed?: string) => {
     const count = join(root, `count-${after}`);
-    return spawnSync('sh', ['-c', installScript()], { encoding: 'utf8', env: { ...process.env, PATH: `${join(root, 'bin')}:${process.env.PATH}`, COUNT: count, FAKE_NODE_AFTER: after } });
+    return spawnSync('sh', ['-c', installScript()], { encoding: 'utf8', env: { ...process.env, PATH: `${join(root, 'bin')}:${process.env.PATH}`, COUNT: count, FAKE_NODE_AFTER: after, ...(installed ? { FAKE_K3S_VERSION: installed } : {}) } });
   };
+
+  it('refuses to go back a minor version from the k3s that runs, naming both', () => {
+    const minor = Number(/^v1\.(\d+)\./.exec(K3S_VERSION)![1]);
+    const newer = `v1.${minor + 1}.0+k3s1`;
+    const r = runInstall('1', newer);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`k3s ${newer} runs on this machine, a newer minor than the pinned ${K3S_VERSION} (src/bootstrap/versions.ts): Kubernetes cannot go back a minor version; pin a k3s of that minor or newer, or remove k3s first (sudo /usr/local/bin/k3s-uninstall.sh deletes the cluster)\n`);
+    // An older minor is an upgrade, a patch of the same minor in either direction is left to the installer.
+    for (const ok of [`v1.${minor - 1}.9+k3s1`, `v1.${minor}.0+k3s1`]) expect(runInstall('1', ok).stderr, ok).not.toContain('cannot go back');
+  });
 
   it('waits until the node has registered before waiting for it to be Ready', () => {
     const r = runInstall('3');

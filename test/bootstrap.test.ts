@@ -1,14 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { dependencyClosure, fakeSnapshot, installMocks, isSecretValue, MARKERS, MOCK_PRIVATE_KEY, type Registered, sampleBundle, settle, unwrapSecrets, withoutSecrets } from './bootstrap-harness.js';
+import { dependencyClosure, fakeSnapshot, installMocks, isSecretValue, MARKERS, MOCK_HOST_KEY, MOCK_PRIVATE_KEY, type Registered, sampleBundle, settle, unwrapSecrets, withoutSecrets } from './bootstrap-harness.js';
 import { config, removeTemp, synthToTemp } from './helpers.js';
 import { SECRETS } from '../src/secrets/catalog.js';
 import { FLUX_NAMESPACE, FLUX_SOURCE } from '../src/gitops/cluster.js';
 import type { BootstrapOutputs } from '../src/bootstrap/bootstrap.js';
-import { REGISTRY_PULL_TOKEN, tokenKeys, tokenTriggers } from '../src/bootstrap/gitea.js';
+import { REGISTRY_PULL_TOKEN, revokeAllTokensScript, tokenKeys, tokenTriggers } from '../src/bootstrap/gitea.js';
+import { adminPasswordScript, postgresPasswordScript } from '../src/bootstrap/rotation-scripts.js';
 import { branchProtectionScript, revokeTokenScript, tokenScript } from '../src/bootstrap/gitea-scripts.js';
 import { botTeamScript, botUserScript } from '../src/bootstrap/gitea-bot-scripts.js';
 import { installScript, USERNS_SYSCTL_PATH, usernsScript } from '../src/bootstrap/k3s.js';
@@ -16,7 +18,10 @@ import { ONE_SHOT_IGNORED } from '../src/bootstrap/one-shot.js';
 import { K3S_REGISTRIES_PATH, k3sConfigYaml, registriesYaml } from '../src/bootstrap/k3s-config.js';
 import { inSh, removeFileScript, seedFileScript, writeFileScript } from '../src/bootstrap/shell.js';
 import { preflightScript } from '../src/bootstrap/preflight-script.js';
-import { readFluxSync } from '../src/bootstrap/manifests.js';
+import { readBootstrapBundle, readFluxSync } from '../src/bootstrap/manifests.js';
+import { BOOTSTRAP_FIELD_MANAGER, FIELD_MANAGER_ANNOTATION } from '../src/bootstrap/ownership.js';
+import type { Manifest } from '../src/gitops/render.js';
+import { parseYaml, yamlFiles } from '../src/policy/documents.js';
 import { CONFIG_NAMESPACE } from '../src/bootstrap/stack-config.js';
 import { FLUX_OPERATOR_CHART, FLUX_OPERATOR_VERSION, FLUX_VERSION, K3S_VERSION } from '../src/bootstrap/versions.js';
 
@@ -42,7 +47,7 @@ beforeAll(async () => {
   const program = await import('../src/bootstrap/program.js');
   dir = synthToTemp();
   outputs = program.runBootstrap({
-    stack: { host: '192.168.1.50', sshUser: 'ubuntu', sshPort: 22, sshKeyPath: '/home/u/.ssh/id_ed25519', sshPrivateKey: pulumi.secret(MOCK_PRIVATE_KEY) },
+    stack: { host: '192.168.1.50', sshUser: 'ubuntu', sshPort: 22, sshKeyPath: '/home/u/.ssh/id_ed25519', sshPrivateKey: pulumi.secret(MOCK_PRIVATE_KEY), hostKey: MOCK_HOST_KEY },
     config: c,
     bundle: sampleBundle(c),
     fluxSync: readFluxSync(dir, c),
@@ -81,9 +86,10 @@ describe('bootstrap program: resource graph', () => {
         ['raibid-registry-auth', 'raibid:bootstrap:RegistryAuth'],
         ['raibid-flux', 'raibid:bootstrap:Flux'],
         ['raibid-flux-sync', 'raibid:bootstrap:FluxSync'],
+        ['raibid-token-revocation', 'raibid:bootstrap:TokenRevocation'],
       ]),
     );
-    expect(components).toHaveLength(15);
+    expect(components).toHaveLength(16);
   });
 
   it('names every child after its parent', () => {
@@ -105,6 +111,8 @@ describe('bootstrap program: resource graph', () => {
       ['secrets', under('raibid-secrets')],
       ['bundle', under('raibid-platform')],
       ['gitea ready', [byName('raibid-gitea-ready')]],
+      ['database password', [byName('raibid-gitea-database-password')]],
+      ['admin password', [byName('raibid-gitea-admin-password')]],
       ['org/repo', [byName('raibid-gitea-repository')]],
       ['push', [byName('raibid-gitea-push')]],
       ['protection', [byName('raibid-gitea-protection')]],
@@ -117,6 +125,8 @@ describe('bootstrap program: resource graph', () => {
       ['registry auth', under('raibid-registry-auth'), ['pull token', 'tokens', 'token secrets', 'bot user', 'bot team', 'protection', 'push', 'k3s install', 'k3s config']],
       ['flux install', [byName('raibid-flux-operator'), byName('raibid-flux-instance')], ['push', 'registry auth']],
       ['sync', [byName('raibid-flux-sync-source'), byName('raibid-flux-sync-root')]],
+      // Created last, so deleted first on destroy: the tokens are revoked before Flux prunes Gitea.
+      ['revocation', [byName('raibid-token-revocation-all')], ['sync', 'tokens', 'pull token']],
     ];
     const resourcesOf = new Map(steps.map(([step, rs]) => [step, rs]));
     for (const [step, rs] of steps) expect(rs.length, step).toBeGreaterThan(0);
@@ -126,6 +136,32 @@ describe('bootstrap program: resource graph', () => {
       for (const prevStep of named ?? [steps[i - 1][0]]) {
         for (const r of current) for (const p of resourcesOf.get(prevStep)!) expect(closure.get(r.urn)!.has(p.urn), `${step}: ${r.name} must wait for ${prevStep}: ${p.name}`).toBe(true);
       }
+    }
+  });
+
+  it('revokes every token first on destroy: the revocation depends on the sync objects, so Pulumi deletes it before them', () => {
+    const revoke = byName('raibid-token-revocation-all');
+    const closure = dependencyClosure(resources);
+    for (const n of ['raibid-flux-sync-root', 'raibid-flux-sync-source', 'raibid-tokens-registry-pull', 'raibid-tokens-flux-system-password']) expect(closure.get(revoke.urn)!.has(byName(n).urn), n).toBe(true);
+    // Nothing depends on it, so nothing is deleted before it.
+    for (const r of resources) expect(closure.get(r.urn)!.has(revoke.urn), r.name).toBe(false);
+    const script = body(revoke.inputs.delete);
+    expect(script).toBe(revokeAllTokensScript(c));
+    for (const t of [...tokenKeys(c).map((k) => [k.name, k.user] as const), [REGISTRY_PULL_TOKEN.name, REGISTRY_PULL_TOKEN.user] as const]) expect(script).toContain(revokeTokenScript(c, t[0], t[1]));
+  });
+
+  it('puts rotated PostgreSQL and admin passwords into effect, each with its password on stdin as a secret', () => {
+    for (const [name, script, secret] of [
+      ['raibid-gitea-database-password', postgresPasswordScript(c), 'raibid-credentials-gitea-postgres-password'],
+      ['raibid-gitea-admin-password', adminPasswordScript(c), 'raibid-credentials-gitea-admin-password'],
+    ] as const) {
+      const r = byName(name);
+      expect(body(r.inputs.create), name).toBe(script);
+      expect(isSecretValue(r.inputs.stdin), name).toBe(true);
+      expect(unwrapSecrets(r.inputs.stdin), name).toBe(`MOCKRANDOM${secret}`);
+      expect(r.additionalSecretOutputs, name).toContain('stdin');
+      // Not one-shot: a new password (stdin) runs it again.
+      expect(r.ignoreChanges, name).toEqual([]);
     }
   });
 
@@ -189,10 +225,35 @@ describe('bootstrap program: what it applies', () => {
     expect(under('raibid-platform').map((r) => r.type).sort()).toEqual(['kubernetes:apps/v1:Deployment', 'kubernetes:core/v1:PersistentVolumeClaim', 'kubernetes:core/v1:Service']);
   });
 
-  it('keeps the flux-system namespace restricted', () => {
-    const fluxNs = byName(`raibid-namespaces-${FLUX_NAMESPACE}`).inputs as { metadata: { name: string; labels: Record<string, string> } };
-    expect(fluxNs.metadata.name).toBe(FLUX_NAMESPACE);
-    expect(fluxNs.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+  it('creates flux-system by name only and has the Flux Operator keep it restricted (one owner of its labels)', () => {
+    const fluxNs = byName(`raibid-namespaces-${FLUX_NAMESPACE}`).inputs as { metadata: Record<string, unknown> };
+    expect(fluxNs.metadata).toEqual({ name: FLUX_NAMESPACE });
+    const patches = (byName('raibid-flux-instance').inputs.spec as { kustomize: { patches: { target: Record<string, string>; patch: string }[] } }).kustomize.patches;
+    const ns = patches.find((p) => p.target.kind === 'Namespace')!;
+    expect(ns.target).toEqual({ kind: 'Namespace', name: FLUX_NAMESPACE });
+    expect(parse(ns.patch).metadata.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted' });
+  });
+
+  it('hands every object Flux also applies to Flux: one field manager Pulumi applies under, the same one kustomize-controller overrides', () => {
+    const applied = [...under('raibid-namespaces'), ...under('raibid-platform'), byName('raibid-flux-sync-source'), byName('raibid-flux-sync-root')].filter((r) => r.name !== `raibid-namespaces-${FLUX_NAMESPACE}`);
+    expect(applied.length).toBe(sampleBundle(c).length + 2);
+    for (const r of applied) expect((r.inputs.metadata as { annotations?: Record<string, string> }).annotations?.[FIELD_MANAGER_ANNOTATION], r.name).toBe(BOOTSTRAP_FIELD_MANAGER);
+    // kustomize-controller gets --override-manager=<that manager> appended to its arguments.
+    const patches = (byName('raibid-flux-instance').inputs.spec as { kustomize: { patches: { target: Record<string, string>; patch: string }[] } }).kustomize.patches;
+    const kc = patches.find((p) => p.target.kind === 'Deployment')!;
+    expect(kc.target).toEqual({ kind: 'Deployment', name: 'kustomize-controller' });
+    expect(parse(kc.patch)).toEqual([{ op: 'add', path: '/spec/template/spec/containers/0/args/-', value: `--override-manager=${BOOTSTRAP_FIELD_MANAGER}` }]);
+    // Nothing else Pulumi applies to the cluster claims that manager (it would lose its fields to Flux).
+    const others = resources.filter((r) => r.custom && r.type.startsWith('kubernetes:') && !applied.includes(r));
+    for (const r of others) expect(JSON.stringify(r.inputs), r.name).not.toContain(FIELD_MANAGER_ANNOTATION);
+  });
+
+  it('applies nothing from the bundle that Flux does not apply too (otherwise it would keep two owners, or none)', () => {
+    const key = (o: Manifest) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const flux = new Set(['clusters', 'infrastructure', 'apps'].flatMap((d) => yamlFiles(join(dir, d))).flatMap((f) => parseYaml(readFileSync(f, 'utf8'), f) as Manifest[]).filter((o) => o?.kind && o.metadata?.name).map(key));
+    const bundle = readBootstrapBundle(dir);
+    expect(bundle.length).toBeGreaterThan(10);
+    expect(bundle.map(key).filter((k) => !flux.has(k))).toEqual([]);
   });
 
   it('installs the Flux Operator chart and a FluxInstance pinned to FLUX_VERSION, without sync', () => {
@@ -203,12 +264,12 @@ describe('bootstrap program: what it applies', () => {
     expect(spec.sync).toBeUndefined();
   });
 
-  it('applies the synthesized flux-system GitRepository and Kustomization, adding only the wait annotation', () => {
+  it('applies the synthesized flux-system GitRepository and Kustomization, adding only the wait and field-manager annotations', () => {
     const [source, root] = readFluxSync(dir, c);
     for (const [name, obj] of [['raibid-flux-sync-source', source], ['raibid-flux-sync-root', root]] as const) {
       const applied = byName(name).inputs as Record<string, any>;
       expect(applied.spec).toEqual(obj.spec);
-      expect(applied.metadata).toEqual({ ...obj.metadata, annotations: { 'pulumi.com/waitFor': 'condition=Ready' } });
+      expect(applied.metadata).toEqual({ ...obj.metadata, annotations: { 'pulumi.com/waitFor': 'condition=Ready', [FIELD_MANAGER_ANNOTATION]: BOOTSTRAP_FIELD_MANAGER } });
     }
     expect((source.spec as Record<string, any>).secretRef).toEqual({ name: FLUX_SOURCE });
   });
@@ -288,7 +349,7 @@ describe('bootstrap program: what it applies', () => {
   });
 
   it('lets every other command follow its inputs (they converge and are cheap to re-run)', () => {
-    for (const name of ['raibid-preflight-check', 'raibid-k3s-config', 'raibid-k3s-registries', 'raibid-k3s-hosts', 'raibid-k3s-userns', 'raibid-k3s-install', 'raibid-gitea-ready', 'raibid-registry-auth-file']) {
+    for (const name of ['raibid-preflight-check', 'raibid-k3s-config', 'raibid-k3s-registries', 'raibid-k3s-hosts', 'raibid-k3s-userns', 'raibid-k3s-install', 'raibid-gitea-ready', 'raibid-gitea-database-password', 'raibid-gitea-admin-password', 'raibid-registry-auth-file']) {
       expect(byName(name).ignoreChanges, name).toEqual([]);
     }
     expect(body(byName('raibid-k3s-install').inputs.create)).toBe(installScript());
@@ -388,6 +449,12 @@ describe('bootstrap program: credentials', () => {
     expect(isSecretValue(byName('raibid-kubeconfig-provider').inputs.kubeconfig)).toBe(true);
   });
 
+  it('pins the machine\'s host key on every SSH connection (no connection accepts any key)', () => {
+    const remote = resources.filter((x) => x.type.startsWith('command:remote:'));
+    expect(remote.length).toBeGreaterThan(10);
+    for (const r of remote) expect((unwrapSecrets(r.inputs.connection) as Record<string, unknown>).hostKey, r.name).toBe(MOCK_HOST_KEY);
+  });
+
   it('exports the admin password and the kubeconfig as secret outputs', async () => {
     expect(await pulumi.isSecret(outputs.giteaAdminPassword)).toBe(true);
     expect(await pulumi.isSecret(outputs.kubeconfig)).toBe(true);
@@ -443,7 +510,7 @@ describe('Pulumi project', () => {
 
   it('ships an example stack config with every required key and no secret', () => {
     const example = parse(readFileSync('Pulumi.example.yaml', 'utf8')).config as Record<string, unknown>;
-    expect(Object.keys(example).sort()).toEqual(['raibid-ci:host', 'raibid-ci:sshKeyPath', 'raibid-ci:sshUser']);
+    expect(Object.keys(example).sort()).toEqual(['raibid-ci:host', 'raibid-ci:hostKey', 'raibid-ci:sshKeyPath', 'raibid-ci:sshUser']);
     expect(JSON.stringify(example)).not.toMatch(/secure|PRIVATE KEY/);
   });
 });

@@ -1,8 +1,7 @@
-import { App } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
-import { BuildKit, buildkitdToml } from '../src/buildkit/buildkit.js';
+import { buildkitdToml } from '../src/buildkit/buildkit.js';
 import { POD_SECURITY_EXCEPTIONS } from '../src/policy/exceptions.js';
-import { allObjects, config, findObject, objectsUnder, OWN_IMAGES_WITHOUT_BUILDKIT, podSpecOf } from './helpers.js';
+import { allObjects, config, findObject, objectsUnder, OWN_IMAGES_WITHOUT_BUILDKIT, podSpecOf, withRegistryTls } from './helpers.js';
 
 const objs = objectsUnder('infrastructure/images/buildkit/');
 const deployment = findObject(objs, 'Deployment', 'buildkitd', 'buildkit');
@@ -78,7 +77,7 @@ describe('rootless BuildKit', () => {
   });
 
   it('uses the Docker Hub mirror and TLS registry settings', () => {
-    const toml = buildkitdToml(config('gitea:\n  registry:\n    tls: true\n    dockerHubMirror: http://mirror.lan:5000/\n'));
+    const toml = buildkitdToml(withRegistryTls(config('gitea:\n  registry:\n    dockerHubMirror: http://mirror.lan:5000/\n')));
     expect(toml).not.toContain('[registry."gitea.dgx.local"]');
     expect(toml).toContain('[registry."docker.io"]\n  mirrors = ["mirror.lan:5000"]');
     expect(toml).toContain('[registry."mirror.lan:5000"]\n  http = true');
@@ -116,8 +115,7 @@ describe('rootless BuildKit', () => {
   });
 
   it('fails on a cache size that is not a whole number of GiB', () => {
-    const c = config('buildkit:\n  cacheStorage: 1500Mi\n');
-    expect(() => new BuildKit(new App(), 'buildkit', { config: c })).toThrow(`'buildkit.cacheStorage' ("1500Mi") must be a whole number of GiB, at least 1, such as "50Gi"`);
+    expect(() => config('buildkit:\n  cacheStorage: 1500Mi\n')).toThrow('raibid.yaml: buildkit.cacheStorage: expected a whole number of GiB, at least 1, such as "10Gi" or "1Ti", got "1500Mi"');
   });
 
   it('matches the snapshot', () => {

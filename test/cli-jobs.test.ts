@@ -273,13 +273,16 @@ describe.skipIf(!REDIS_BINARY).sequential(`job commands against the real API${RE
     await api.store.redis.xadd(deadLetterKey('ci-docs'), '*', 'job', 'abcdefghijklmno', 'attempt', '3');
     const r = await raibid(['status']);
     expect(r.code).toBe(0);
-    expect(r.out[0]).toMatch(/^POOL +MODE +QUEUED +DELIVERED +RUNNING +DEAD +AGENTS$/);
-    expect(r.out.find((l) => l.startsWith('docs'))).toMatch(/^docs +pooled +\d+ +\d+ +1 +1 +1$/);
+    const planned = Object.fromEntries(api.settings.pools.map((p) => [p.name, p.planned!]));
+    // The cluster's line: this node's CPU and memory (the API reads its /proc) and agents against the plan.
+    expect(r.out[0]).toMatch(new RegExp(`^cluster dgx-spark: cpu (\\d+(\\.\\d)?|\\?)/\\d+(\\.\\d)? cores, memory \\d+(\\.5)?/\\d+(\\.5)? GiB \\(in use/allocatable\\), agents 1 of ${planned.rust + planned.docs} planned$`));
+    expect(r.out[2]).toMatch(/^POOL +MODE +QUEUED +DELIVERED +RUNNING +DEAD +AGENTS +PLAN$/);
+    expect(r.out.find((l) => l.startsWith('docs'))).toMatch(new RegExp(`^docs +pooled +\\d+ +\\d+ +1 +1 +1 +${planned.docs}$`));
     expect(r.out).toContainEqual(expect.stringMatching(/^AGENT +POOL +MODE +STATE +BUSY +JOBS +LAST SEEN$/));
     expect(r.out).toContainEqual(expect.stringMatching(/^agent-docs-0 +docs +pooled +busy +1\/2 +abcdefghijklmno +(now|\ds ago)$/));
     expect(r.out[r.out.length - 1]).toBe('dead letters: docs 1 (jobs whose agents kept dying: raibid jobs --status dead)');
     const json = JSON.parse((await raibid(['status', '--json'])).out.join('\n'));
-    expect(json).toEqual({ pools: (await api.call('GET', '/api/v1/pools')).body.pools, agents: expect.any(Array) });
+    expect(json).toEqual({ cluster: expect.objectContaining({ name: 'dgx-spark', agents: { running: 1, planned: planned.rust + planned.docs } }), pools: (await api.call('GET', '/api/v1/pools')).body.pools, agents: expect.any(Array) });
     expect(json.agents[0]).toMatchObject({ name: 'agent-docs-0', free: 1 });
   });
 
@@ -333,6 +336,12 @@ describe.skipIf(!REDIS_BINARY).sequential(`job commands against the real API${RE
       const keys = (o: object) => Object.keys(o).sort();
       expect(keys((await stand.pools())[0])).toEqual(keys((await real.pools())[0]));
       expect(keys((await stand.agents())[0])).toEqual(keys((await real.agents())[0]).filter((k) => k !== 'version'));
+      const [realCluster, fakeCluster] = [(await real.cluster())!, (await stand.cluster())!];
+      expect(keys(fakeCluster)).toEqual(keys(realCluster));
+      expect(keys(fakeCluster.node!)).toEqual(keys(realCluster.node!));
+      for (const k of ['cpu', 'memory'] as const) expect(keys(fakeCluster.node![k])).toEqual(keys(realCluster.node![k]));
+      expect(keys(fakeCluster.agents)).toEqual(keys(realCluster.agents));
+      expect(keys(fakeCluster.pools[0])).toEqual(keys(realCluster.pools[0]));
       const realJob = (await real.jobs({ limit: 1 })).jobs[0];
       const fakeJob = (await stand.jobs({ limit: 1 })).jobs[0];
       for (const k of ['id', 'repo', 'event', 'ref', 'sha', 'pool', 'status', 'attempt', 'createdAt', 'steps', 'url']) {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, configPath, defaultConfig, parseConfig } from '../src/config/loader.js';
 import { runSynth } from '../src/cli.js';
+import { synthesizeText } from '../src/synth.js';
 import { yamlFiles } from '../src/policy/documents.js';
 import { imageSource } from '../src/images/inputs.js';
 import { removeTemp, synthToTemp } from './helpers.js';
@@ -93,17 +94,41 @@ describe('config validation', () => {
   });
 
   it('fails on an images namespace shared with the agents or BuildKit', () => {
-    expect(problems('namespaces:\n  images: ci\n')).toEqual(['namespaces.images: "ci" is also namespaces.ci; the image builds need a namespace of their own']);
+    expect(problems('namespaces:\n  images: ci\n')).toEqual([
+      'namespaces.images: "ci" is also namespaces.ci; each role needs a namespace of its own, since the Pod Security level, labels and network policies are per namespace (namespaces.images: the image builds, which hold the package token; namespaces.ci: agents and the API)',
+    ]);
   });
 
   it('fails on a contradiction: an agent larger than the node', () => {
-    expect(problems('agents:\n  pools:\n    - name: big\n      memory: 200Gi\n')[0]).toMatch(/^agents\.pools\[0\]\.memory: one agent requests "200Gi" but the node has only \S+ allocatable/);
+    expect(problems('agents:\n  pools:\n    - name: big\n      memory: 200Gi\n')[0]).toMatch(/^agents\.pools\[0\]\.memory: one agent requests "200Gi" but the node has only \S+ plannable \(node\.memory less 10%, reservations and eviction\)/);
   });
 
   it('reads --config, then $RAIBID_CONFIG, then ./raibid.yaml', () => {
     expect(configPath(['--config', 'a.yaml'], { RAIBID_CONFIG: 'b.yaml' })).toBe('a.yaml');
     expect(configPath(['--config=c.yaml'], {})).toBe('c.yaml');
     expect(configPath([], { RAIBID_CONFIG: 'b.yaml' })).toBe('b.yaml');
+  });
+});
+
+describe('the README\'s example of a refused config', () => {
+  it('is what synth prints for 69-every-problem-in-one-run.yaml', () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const example = /```\n(raibid\.yaml is invalid \(\d+ problems?\):\n(?: {2}raibid\.yaml: .+\n)+)```/.exec(readme)?.[1];
+    expect(example, 'README.md shows an example of a refused config').toBeTruthy();
+    const fixture = readFileSync(join(FIXTURES, '69-every-problem-in-one-run.yaml'), 'utf8');
+    let actual = '';
+    try {
+      synthesizeText(fixture, 'raibid.yaml');
+    } catch (e) {
+      actual = (e as Error).message;
+    }
+    const lines = example!.trimEnd().split('\n');
+    expect(actual.split('\n').slice(0, lines.length).length).toBe(lines.length);
+    actual
+      .split('\n')
+      .slice(0, lines.length)
+      // "…" in the README stands for any text (numbers that follow the platform's requests, the rest of a long line).
+      .forEach((line, i) => expect(line).toMatch(new RegExp(`^${lines[i].replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/…/g, '.*')}`)));
   });
 });
 
@@ -126,14 +151,19 @@ describe('invalid config corpus (test/fixtures/invalid-config)', () => {
   for (const fixture of fixtures) {
     it(`fails on ${fixture}, naming the key, and changes no output file`, () => {
       const path = join(FIXTURES, fixture);
-      const expected = /^# expect: (.+)$/m.exec(readFileSync(path, 'utf8'))?.[1];
-      expect(expected, `${fixture} needs a "# expect: <key path>" line`).toBeTruthy();
+      const text = readFileSync(path, 'utf8');
+      const expected = [...text.matchAll(/^# expect: (.+)$/gm)].map((m) => m[1]);
+      expect(expected.length, `${fixture} needs a "# expect: <key path>: <start of the message>" line`).toBeGreaterThan(0);
       const errors: string[] = [];
       const code = runSynth(['--config', path, '--out', out], { out: () => {}, err: (l) => errors.push(l) });
       expect(code).toBe(1);
       const message = errors.join('\n');
-      expect(message).toContain(`${path}: ${expected}`);
+      // Every expected problem, in this one run, each on a line of its own that starts with its key.
+      for (const e of expected) expect(message).toContain(`${path}: ${e}`);
       expect(message).toContain('No output file was changed.');
+      expect(message).not.toMatch(/\n\s+at \S+ \(/); // no stack trace
+      // No value is echoed in full when it is huge (the fixtures' longest value is 500 characters).
+      for (const line of message.split('\n')) expect(line.length, line.slice(0, 120)).toBeLessThan(700);
       expect(treeHash(out)).toEqual(before);
     });
   }

@@ -461,3 +461,127 @@ describe('Gitea 1.27 webhook deliveries (builders)', () => {
     expect(() => pullRequestPayload({ baseUrl: base, action: 'synchronized', number: 7, repo, base: { ref: 'main', sha: sha1 }, head: { ref: 'feature', sha: 'short' }, sender: { login: 'alice' } })).toThrow(/head.sha/);
   });
 });
+
+describe('Gitea API stand-in: the bootstrap endpoints (users, tokens, teams, branch protections; Gitea 1.27 swagger + api.go rules)', () => {
+  let gitea: GiteaStandIn;
+  const ADMIN = 'site-admin';
+  const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  const admin = basic(ADMIN, 'admin-pw');
+
+  async function call(method: string, path: string, auth: string | null, body?: unknown) {
+    const res = await fetch(`${gitea.apiUrl}${path}`, {
+      method,
+      headers: { ...(auth ? { authorization: auth } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : null };
+  }
+
+  beforeAll(async () => {
+    gitea = await startGiteaStandIn({ tokens: [], users: { [ADMIN]: { password: 'admin-pw', admin: true } }, requireSignInView: true });
+  });
+  afterAll(async () => {
+    await gitea.close();
+  });
+
+  it('creates a user once (201, then 422), with must_change_password true unless sent, and refuses non-admins', async () => {
+    const body = { username: 'bot', email: 'bot@example.invalid', password: 'bot-pw', must_change_password: false, send_notify: false };
+    expect((await call('POST', '/admin/users', admin, body)).status).toBe(201);
+    expect(await call('POST', '/admin/users', admin, body)).toEqual({ status: 422, json: expect.objectContaining({ message: 'user already exists [name: bot]' }) });
+    expect((await call('POST', '/admin/users', admin, { username: 'fresh', email: 'fresh@example.invalid', password: 'x' })).status).toBe(201);
+    expect(await call('GET', '/user', basic('fresh', 'x'))).toEqual({ status: 403, json: { message: expect.stringMatching(/^You must change your password/) } });
+    expect(await call('POST', '/admin/users', basic('bot', 'bot-pw'), { ...body, username: 'other' })).toEqual({ status: 403, json: expect.objectContaining({ message: 'user should be the site admin' }) });
+    // Fields CreateUserOption does not have are refused (Gitea would silently drop them).
+    const extra = await call('POST', '/admin/users', admin, { ...body, username: 'x2', email: 'x2@example.invalid', admin: false });
+    expect(extra.status).toBe(422);
+    expect(extra.json.message).toMatch(/^gitea-standin: unknown field "admin" in CreateUserOption/);
+    expect((await call('GET', '/users/bot', admin)).status).toBe(200);
+    expect((await call('GET', '/users/nobody', admin)).status).toBe(404);
+  });
+
+  it('edits a user only with the fields EditUserOption requires (source_id, login_name), as an admin or a write:admin token', async () => {
+    const edit = { login_name: ADMIN, source_id: 0, password: 'admin-pw', must_change_password: false };
+    expect((await call('PATCH', `/admin/users/${ADMIN}`, admin, edit)).status).toBe(200);
+    const { login_name: _l, ...noLogin } = edit;
+    expect(await call('PATCH', `/admin/users/${ADMIN}`, admin, noLogin)).toEqual({ status: 422, json: expect.objectContaining({ message: '[LoginName]: Required' }) });
+    const { source_id: _s, ...noSource } = edit;
+    expect(await call('PATCH', `/admin/users/${ADMIN}`, admin, noSource)).toEqual({ status: 422, json: expect.objectContaining({ message: 'gitea-standin: EditUserOption.source_id is required by the swagger' }) });
+    const cli = gitea.generateAccessToken(ADMIN, 'cli-admin', 'write:admin');
+    expect(cli).toMatch(/^[0-9a-f]{40}$/);
+    expect((await call('PATCH', `/admin/users/${ADMIN}`, `token ${cli}`, edit)).status).toBe(200);
+    // …but token routes need Basic auth: the CLI token cannot delete itself.
+    expect((await call('DELETE', `/users/${ADMIN}/tokens/cli-admin`, `token ${cli}`)).status).toBe(403);
+    expect((await call('DELETE', `/users/${ADMIN}/tokens/cli-admin`, admin)).status).toBe(204);
+  });
+
+  it('models the Gitea CLI’s generate-access-token (method, and the stand-in-only route for a fake kubectl exec)', async () => {
+    expect(() => gitea.generateAccessToken('nobody', 'x', 'write:admin')).toThrow('user does not exist [uid: 0, name: nobody]');
+    expect(() => gitea.generateAccessToken(ADMIN, 'x', 'write:everything')).toThrow('invalid access token scope provided');
+    gitea.generateAccessToken(ADMIN, 'twice', 'read:user');
+    expect(() => gitea.generateAccessToken(ADMIN, 'twice', 'read:user')).toThrow('access token name has been used already');
+    const route = `${gitea.url}/-/standin-cli/generate-access-token?username=${ADMIN}&token_name=routed&scopes=write:admin`;
+    // Off unless asked for (cliRoute): this stand-in was started without it.
+    expect((await fetch(route, { method: 'POST' })).status).toBe(404);
+    const withCli = await startGiteaStandIn({ tokens: [], users: { [ADMIN]: { password: 'admin-pw', admin: true } }, cliRoute: true });
+    try {
+      const ok = await fetch(route.replace(gitea.url, withCli.url), { method: 'POST' });
+      expect([ok.status, await ok.text()]).toEqual([200, expect.stringMatching(/^[0-9a-f]{40}\n$/)]);
+      const again = await fetch(route.replace(gitea.url, withCli.url), { method: 'POST' });
+      expect([again.status, await again.text()]).toEqual([400, 'access token name has been used already\n']);
+      expect(withCli.tokens().map((t) => `${t.owner}/${t.name} ${t.scopes.join(',')}`)).toEqual([`${ADMIN}/routed write:admin`]);
+    } finally {
+      await withCli.close();
+    }
+    expect((await call('DELETE', `/users/${ADMIN}/tokens/twice`, admin)).status).toBe(204);
+  });
+
+  it('creates tokens only with Basic auth as the user or an admin, and enforces their scopes', async () => {
+    const botAuth = basic('bot', 'bot-pw');
+    const made = await call('POST', '/users/bot/tokens', botAuth, { name: 't1', scopes: ['read:repository'] });
+    expect(made).toEqual({ status: 201, json: expect.objectContaining({ name: 't1', scopes: ['read:repository'], sha1: expect.stringMatching(/^[0-9a-f]{40}$/) }) });
+    expect(await call('POST', '/users/bot/tokens', botAuth, { name: 't1', scopes: ['read:repository'] })).toEqual({ status: 400, json: expect.objectContaining({ message: 'access token name has been used already' }) });
+    // Gitea checks the token's scope first (the /users group), then that the call uses Basic auth.
+    expect((await call('POST', '/users/bot/tokens', `token ${made.json.sha1}`, { name: 't2', scopes: ['read:repository'] })).status).toBe(403);
+    const all = await call('POST', '/users/bot/tokens', botAuth, { name: 'all', scopes: ['all'] });
+    expect(await call('POST', '/users/bot/tokens', `token ${all.json.sha1}`, { name: 't2', scopes: ['read:repository'] })).toEqual({ status: 401, json: expect.objectContaining({ message: 'auth required' }) });
+    expect((await call('DELETE', '/users/bot/tokens/all', botAuth)).status).toBe(204);
+    expect((await call('POST', `/users/${ADMIN}/tokens`, botAuth, { name: 't3', scopes: ['read:repository'] })).status).toBe(403);
+    expect((await call('POST', '/users/bot/tokens', botAuth, { name: 't4', scopes: [] })).status).toBe(400);
+    expect((await call('POST', '/users/bot/tokens', botAuth, { name: 't5', scopes: ['write:everything'] })).status).toBe(400);
+    const token = `token ${made.json.sha1}`;
+    expect((await call('GET', '/users/bot', token)).status).toBe(403);
+    expect((await call('GET', '/users/bot', token)).json.message).toBe('token does not have at least one of required scope(s), required=[read:user], token scope=read:repository');
+    expect((await call('GET', '/users/bot/tokens', botAuth)).json).toEqual([expect.objectContaining({ name: 't1', sha1: '' })]);
+    expect((await call('DELETE', '/users/bot/tokens/t1', admin)).status).toBe(204);
+    expect((await call('DELETE', '/users/bot/tokens/t1', admin)).status).toBe(404);
+    expect((await call('GET', '/user', token)).status).toBe(401);
+  });
+
+  it('creates a team with its visibility (an absent one is refused, as newer Gitea does), once, for organisation owners', async () => {
+    expect((await call('POST', '/orgs', admin, { username: 'org', visibility: 'public' })).status).toBe(201);
+    const team = { name: 'ci-bots', permission: 'write', includes_all_repositories: true, units_map: { 'repo.code': 'write' }, visibility: 'private' };
+    const { visibility: _v, ...without } = team;
+    expect(await call('POST', '/orgs/org/teams', admin, without)).toEqual({ status: 422, json: expect.objectContaining({ message: '[Visibility]: In' }) });
+    const made = await call('POST', '/orgs/org/teams', admin, team);
+    expect(made.status).toBe(201);
+    expect((await call('POST', '/orgs/org/teams', admin, team)).status).toBe(422);
+    expect((await call('POST', '/orgs/org/teams', basic('bot', 'bot-pw'), { ...team, name: 'x' })).status).toBe(403);
+    expect((await call('PUT', `/teams/${made.json.id}/members/bot`, admin)).status).toBe(204);
+    expect((await call('PUT', `/teams/${made.json.id}/members/bot`, admin)).status).toBe(204);
+    expect((await call('GET', '/orgs/org/teams/search?q=ci', admin)).json).toEqual({ ok: true, data: [expect.objectContaining({ id: made.json.id, name: 'ci-bots', visibility: 'private' })] });
+    expect(gitea.teams()).toEqual([expect.objectContaining({ name: 'ci-bots', members: ['bot'], unitsMap: { 'repo.code': 'write' } })]);
+  });
+
+  it('creates an organisation repository (201, then 409) and a branch protection (201, then 403; 404 before)', async () => {
+    const repo = { name: 'gitops', private: true, auto_init: false, default_branch: 'main' };
+    expect((await call('POST', '/orgs/org/repos', admin, repo)).status).toBe(201);
+    expect((await call('POST', '/orgs/org/repos', admin, repo)).status).toBe(409);
+    expect((await call('GET', '/repos/org/gitops/branch_protections/main', admin)).status).toBe(404);
+    const rule = { rule_name: 'main', enable_push: true, enable_push_whitelist: true, push_whitelist_usernames: [ADMIN] };
+    expect((await call('POST', '/repos/org/gitops/branch_protections', admin, rule)).status).toBe(201);
+    expect((await call('POST', '/repos/org/gitops/branch_protections', admin, rule)).status).toBe(403);
+    expect((await call('PATCH', '/repos/org/gitops/branch_protections/main', admin, { push_whitelist_usernames: ['nobody'] })).status).toBe(422);
+    expect((await call('GET', '/repos/org/gitops/branch_protections/main', admin)).json).toMatchObject({ rule_name: 'main', push_whitelist_usernames: [ADMIN] });
+  });
+});

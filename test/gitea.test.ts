@@ -71,11 +71,11 @@ describe('Gitea', () => {
     expect(findObject(objectsUnder(dir, 'gitea:\n  storage: 250Gi\n'), 'PersistentVolumeClaim', 'gitea-data').spec.resources.requests.storage).toBe('250Gi');
   });
 
-  it('creates the admin from the gitea-admin Secret in an init container with the same configuration', () => {
+  it('creates the admin in an init container with the same configuration, mounting only the username of the gitea-admin Secret', () => {
     expect(configure.name).toBe('configure');
     expect(configure.args.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(configure.volumeMounts).toContainEqual({ mountPath: '/etc/gitea-admin', name: 'admin', readOnly: true });
-    expect(pod.volumes).toContainEqual({ name: 'admin', secret: { secretName: 'gitea-admin', defaultMode: 0o440 } });
+    expect(pod.volumes).toContainEqual({ name: 'admin', secret: { secretName: 'gitea-admin', defaultMode: 0o440, items: [{ key: 'username', path: 'username' }] } });
     expect(gitea.volumeMounts.some((m: { name: string }) => m.name === 'admin')).toBe(false);
     expect(configure.env.filter((e: { name: string }) => e.name.startsWith('GITEA__'))).toEqual(gitea.env);
     expect(env('GITEA_ADMIN_EMAIL', configure)).toBe('admin@dgx.local');
@@ -92,7 +92,7 @@ describe('Gitea', () => {
   });
 
   it('requests what gitea.resources says', () => {
-    expect(gitea.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '2048Mi' } });
+    expect(gitea.resources).toEqual({ requests: { cpu: '250m', memory: '1536Mi' }, limits: { memory: '1536Mi' } });
   });
 
   it('is ready when /api/healthz passes and alive while its port answers', () => {
@@ -153,7 +153,7 @@ describe('Gitea', () => {
 
   it('exposes the requests of Gitea and PostgreSQL', () => {
     const g = buildApp(config()).node.findChild('gitea') as Gitea;
-    expect(g.requests).toEqual({ cpuMillis: 350, memoryBytes: 768 * 2 ** 20 });
+    expect(g.requests).toEqual({ cpuMillis: 350, memoryBytes: (1536 + 768) * 2 ** 20 });
   });
 
   it('is applied by bootstrap before Flux', () => {
@@ -161,14 +161,15 @@ describe('Gitea', () => {
     for (const name of ['name: gitea-data', 'name: gitea-postgres-data', 'kind: Deployment']) expect(bundle).toContain(name);
   });
 
-  it('fails when TLS is asked for', () => {
-    expect(synthError('gitea:\n  registry:\n    tls: true\n')).toBe(
-      `'gitea.registry.tls' is true, but raibid-ci does not provision a TLS certificate for gitea.dgx.local yet; set it to false (plain HTTP on the LAN, and k3s is told the registry is insecure)`,
+  it('fails when TLS is asked for (refused with the config)', () => {
+    expect(synthError('gitea:\n  registry:\n    tls: true\n')).toContain(
+      'raibid.yaml: gitea.registry.tls: true, but raibid-ci does not provision a TLS certificate for gitea.dgx.local yet; set it to false (plain HTTP on the LAN, and k3s is told the registry is insecure)',
     );
   });
 
-  it('fails when the API’s LAN port takes one of Gitea’s host ports', () => {
-    expect(synthError('api:\n  lanPort: 2222\n')).toBe(`'api.lanPort' (2222) collides with Gitea's LAN ports 80 and 2222: k3s ServiceLB binds each LoadBalancer port on the node once; choose another port`);
+  it('fails when the API’s LAN port takes one of Gitea’s host ports (refused with the config)', () => {
+    expect(synthError('api:\n  lanPort: 2222\n')).toContain('raibid.yaml: api.lanPort: 2222 is also the port of Gitea SSH (ServiceLB) on the node; k3s ServiceLB and the node\'s own services each need a port of their own');
+    expect(synthError('api:\n  lanPort: 80\n')).toContain('raibid.yaml: api.lanPort: 80 is also the port of Gitea HTTP (ServiceLB) on the node');
   });
 
   it('matches the snapshot', () => {
@@ -235,10 +236,11 @@ case "$*" in
     echo "ID   Username       Email           IsActive IsAdmin 2FA"
     if [ -f "$FAKE_STATE/admin" ]; then echo "1    $(cat "$FAKE_STATE/admin")   admin@dgx.local true     true    false"; fi
     exit 0 ;;
-  "admin user change-password --help") echo "   --must-change-password  (default: true)"; exit 0 ;;
 esac
 if [ "$1 $2 $3" = "admin user create" ]; then
   while [ $# -gt 0 ]; do if [ "$1" = --username ]; then echo "$2" > "$FAKE_STATE/admin"; fi; shift; done
+  echo "generated random password is 'RANDOMPW0123'"
+  echo "New user 'raibid-admin' has been successfully created!"
 fi
 exit 0
 `;
@@ -248,8 +250,8 @@ exit 0
     for (const d of ['bin', 'state', 'admin']) mkdirSync(join(root, d));
     writeFileSync(join(root, 'bin', 'gitea'), FAKE);
     chmodSync(join(root, 'bin', 'gitea'), 0o755);
+    // Only the username is mounted (items): the pod has no password file.
     writeFileSync(join(root, 'admin', 'username'), 'raibid-admin');
-    writeFileSync(join(root, 'admin', 'password'), 'pw-from-the-secret');
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -266,39 +268,30 @@ exit 0
     expect(configure.args[2]).toBe(adminScript());
   });
 
-  it('migrates, then creates the admin on the first start', () => {
+  it('migrates, then creates the admin with a random password on the first start, printing no password', () => {
     const r = run();
     expect(r.status, r.stderr).toBe(0);
-    expect(r.calls).toEqual(['migrate', 'admin user list --admin', 'admin user create --admin --username raibid-admin --email admin@dgx.local --password pw-from-the-secret --must-change-password=false']);
+    expect(r.calls).toEqual(['migrate', 'admin user list --admin', 'admin user create --admin --username raibid-admin --email admin@dgx.local --random-password --random-password-length 32 --must-change-password=false']);
+    // The CLI prints the generated password (the stand-in CLI too): discarded.
+    expect(r.stdout).toBe('configure: migrating the database schema (app.ini in /etc/gitea)\nconfigure: creating admin raibid-admin (its password is set by bootstrap through the API)\n');
   });
 
-  it('syncs the password from the Secret on every later start, never creating twice', () => {
+  it('leaves an existing admin alone on every later start (its password is bootstrap’s to set)', () => {
     const r = run();
     expect(r.status, r.stderr).toBe(0);
-    expect(r.calls).toEqual([
-      'migrate',
-      'admin user list --admin',
-      'admin user change-password --help',
-      'admin user change-password --username raibid-admin --password pw-from-the-secret --must-change-password=false',
-    ]);
+    expect(r.calls).toEqual(['migrate', 'admin user list --admin']);
   });
 
-  it('puts the password only in the argv of the one gitea call that sets it, in a pod that shares no process namespace', () => {
-    expect(adminScript()).not.toContain('pw-from-the-secret');
+  it('never passes a password as an argument, and reads no password from the Secret', () => {
+    expect(adminScript()).not.toMatch(/ --password\b|user change-password|\/password/);
     expect(configure.env.some((e: { name: string }) => /PASSWORD/i.test(e.name))).toBe(false);
-    expect(pod.shareProcessNamespace).toBeUndefined();
-    expect(pod.hostPID).toBeUndefined();
-    const r = run();
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.calls.filter((c) => c.includes('pw-from-the-secret'))).toEqual(['admin user change-password --username raibid-admin --password pw-from-the-secret --must-change-password=false']);
-    expect(r.stdout + r.stderr).not.toContain('pw-from-the-secret');
   });
 
-  it('fails without a password in the Secret', () => {
-    writeFileSync(join(root, 'admin', 'password'), '');
+  it('fails without a username in the Secret', () => {
+    writeFileSync(join(root, 'admin', 'username'), '');
     const r = run();
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe('configure: the gitea-admin Secret needs non-empty username and password keys\n');
-    writeFileSync(join(root, 'admin', 'password'), 'pw-from-the-secret');
+    expect(r.stderr).toBe('configure: the gitea-admin Secret needs a non-empty username key\n');
+    writeFileSync(join(root, 'admin', 'username'), 'raibid-admin');
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config/loader.js';
 import type { RaibidConfig } from '../src/config/resolve.js';
-import { synthesize } from '../src/synth.js';
+import { synthesize, synthesizeText } from '../src/synth.js';
 import { parseYaml } from '../src/policy/documents.js';
 import { writeTree } from '../src/gitops/write.js';
 import { GENERATED_ROOTS } from '../src/gitops/render.js';
@@ -29,6 +29,14 @@ export const OWN_IMAGES_WITHOUT_BUILDKIT = [
   '  enabled: false',
   '',
 ].join('\n');
+
+/**
+ * A config with `gitea.registry.tls` on. raibid.yaml refuses it until raibid-ci provisions a certificate;
+ * the code paths that already honour it are tested with this.
+ */
+export function withRegistryTls(c: RaibidConfig): RaibidConfig {
+  return { ...c, gitea: { ...c.gitea, registry: { ...c.gitea.registry, tls: true } } };
+}
 
 /** Config from YAML text (defaults when empty). */
 export function config(yaml = ''): RaibidConfig {
@@ -92,6 +100,16 @@ export function podSpecOf(o: K8sObject): Record<string, any> {
 }
 
 /** The message synth fails with for a config (fails the test when synth succeeds). */
+/** The message `npm run synth` prints for a config it refuses: every problem, capacity included. */
+export function refusal(yaml: string): string {
+  try {
+    synthesizeText(yaml, 'raibid.yaml');
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected synth to refuse the config');
+}
+
 export function synthError(yaml: string): string {
   try {
     synthFiles(yaml);

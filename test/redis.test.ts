@@ -45,8 +45,8 @@ describe('Redis', () => {
   });
 
   it('follows redis.maxmemoryPercent and the memory limit', () => {
-    expect(conf('redis:\n  maxmemoryPercent: 50\n  resources:\n    memoryLimit: 4Gi\n')).toContain(`maxmemory ${2 * 2 ** 30}`);
-    expect(component('redis:\n  maxmemoryPercent: 50\n  resources:\n    memoryLimit: 4Gi\n').maxmemory).toBe(2 * 2 ** 30);
+    expect(conf('redis:\n  maxmemoryPercent: 50\n  resources:\n    memory: 4Gi\n    memoryLimit: 4Gi\n')).toContain(`maxmemory ${2 * 2 ** 30}`);
+    expect(component('redis:\n  maxmemoryPercent: 50\n  resources:\n    memory: 4Gi\n    memoryLimit: 4Gi\n').maxmemory).toBe(2 * 2 ** 30);
   });
 
   it('authenticates only through the ACL file the init container builds', () => {
@@ -132,11 +132,12 @@ describe('Redis', () => {
   });
 
   it('fails when maxmemory exceeds the memory request', () => {
-    expect(synthError('redis:\n  resources:\n    memory: 512Mi\n')).toBe(
-      `'redis.resources.memory' ("512Mi") is below maxmemory (1536Mi: 'redis.maxmemoryPercent' 75 % of 'redis.resources.memoryLimit' "2Gi"): a Redis holding more than it requests is evicted first under node memory pressure; set redis.resources.memory to at least "1536Mi" (best: equal to the limit) or lower redis.maxmemoryPercent to at most 25`,
+    expect(synthError('redis:\n  resources:\n    memory: 512Mi\n')).toContain(
+      'raibid.yaml: redis.resources.memory: "512Mi" is below maxmemory (1536Mi: redis.maxmemoryPercent 75 % of redis.resources.memoryLimit "2Gi"): a Redis holding more than it requests is evicted first under node memory pressure; set it to at least "1536Mi" (best: equal to the limit) or lower redis.maxmemoryPercent to at most 25',
     );
-    expect(synthError('redis:\n  resources:\n    memory: 128Mi\n')).toMatch(/to at least "1536Mi" \(best: equal to the limit\)$/);
-    expect(() => synthFiles('redis:\n  maxmemoryPercent: 25\n  resources:\n    memory: 512Mi\n')).not.toThrow();
+    expect(synthError('redis:\n  resources:\n    memory: 128Mi\n')).toMatch(/to at least "1536Mi" \(best: equal to the limit\)$/m);
+    // Above maxmemory but below the limit: refused all the same, for the eviction order (scheduling.test.ts).
+    expect(synthError('redis:\n  maxmemoryPercent: 25\n  resources:\n    memory: 512Mi\n')).toContain('redis.resources.memory: "512Mi" differs from redis.resources.memoryLimit "2Gi"');
   });
 
   it('accepts clients from the ci namespace and the KEDA operator only', () => {
@@ -159,12 +160,12 @@ describe('Redis', () => {
   });
 
   it('fails on a storage size that is not a whole number of GiB', () => {
-    expect(synthError('redis:\n  storage: 0.5Gi\n')).toBe(`'redis.storage' ("0.5Gi") must be a whole number of GiB, at least 1, such as "10Gi" or "1Ti"`);
+    expect(synthError('redis:\n  storage: 0.5Gi\n')).toContain('raibid.yaml: redis.storage: expected a whole number of GiB, at least 1, such as "10Gi" or "1Ti", got "0.5Gi"');
   });
 
   it('fails on a Redis older than 7.2', () => {
-    expect(synthError('redis:\n  image: docker.io/library/redis:7.0.15-alpine\n')).toBe(
-      `'redis.image' ("docker.io/library/redis:7.0.15-alpine") is Redis 7.0; KEDA's lag-based scaling needs Redis 7.2 or newer, such as "docker.io/library/redis:8.10.1-alpine3.23"`,
+    expect(synthError('redis:\n  image: docker.io/library/redis:7.0.15-alpine\n')).toContain(
+      'raibid.yaml: redis.image: "docker.io/library/redis:7.0.15-alpine" is Redis 7.0; KEDA\'s lag-based scaling needs Redis 7.2 or newer, such as "docker.io/library/redis:8.10.1-alpine3.23"',
     );
     expect(() => synthFiles('redis:\n  image: docker.io/library/redis:7.2.5\n')).not.toThrow();
   });

@@ -284,7 +284,8 @@ describe('raibid scale with a stub synth', () => {
     const tui = renderTui(h(App, { poller, client, cluster: 'lab', now: () => T0, scaler: checkoutScaler(dir, stubEnv()) }), { columns: 100, rows: 30 });
     try {
       await tui.waitFor((f) => f.includes('● live'), 'the first load');
-      expect(tui.frame()).toContain('agents 1 of 7 planned');
+      // The header counts against the running API's plan (the fake's: 10); the Pools view, the checkout's.
+      expect(tui.frame()).toContain('agents 1 of 10 planned');
       await tui.press(KEYS.tab, KEYS.tab, '+');
       expect(tui.frame()).toContain('Scale pool rust from 4 to 5 agents');
       await tui.press('y');
@@ -293,7 +294,7 @@ describe('raibid scale with a stub synth', () => {
       expect(f).toContain('+      maxReplicas: 5      # four at most');
       expect(readFileSync(join(dir, 'raibid.yaml'), 'utf8')).toContain('      maxReplicas: 5      # four at most');
       await tui.press('x');
-      await tui.waitFor((x) => x.includes('agents 1 of 8 planned'), 'the new plan in the header');
+      await tui.waitFor((x) => /^rust +ephemeral( +\d+){5} +5 /m.test(x), 'the new plan in the Pools view');
     } finally {
       tui.unmount();
       poller.stop();
@@ -361,9 +362,9 @@ describe('raibid scale with this repository\'s synth', () => {
     const accepted = readFileSync(join(dir, 'raibid.yaml'));
     const refused = await raibid(['scale', 'rust', '500'], dir, env);
     expect(refused.code).toBe(1);
-    expect(refused.err.join('\n')).toContain('capacity: the stack does not fit the node:');
-    expect(refused.err.join('\n')).toMatch(/\| \*\*Node allocatable\*\* \|/);
-    expect(refused.err.at(-1)).toMatch(/^raibid: synth refused maxReplicas 500 for pool rust: .*; raibid\.yaml is unchanged$/);
+    // The real synth refuses it in raibid.yaml's terms: the key to change and the most that fits.
+    expect(refused.err.join('\n')).toMatch(/raibid\.yaml: agents\.pools\[0\]\.maxReplicas: CPU requests \(.*\) exceed the node's allocatable CPU \(18\) .*; set it to at most \d+/);
+    expect(refused.err.at(-1)).toMatch(/^raibid: synth refused maxReplicas 500 for pool rust: agents\.pools\[0\]\.maxReplicas: CPU requests .*; raibid\.yaml is unchanged$/);
     expect(readFileSync(join(dir, 'raibid.yaml')).equals(accepted)).toBe(true);
     expect(plannedPods(readFileSync(join(dir, 'CAPACITY.md'), 'utf8')).get('rust')).toBe(6);
   });

@@ -3,8 +3,9 @@ import { buildApp } from '../src/app.js';
 import { ComponentChart } from '../src/gitops/component.js';
 import { AGENT_PRIORITY_CLASS, PLATFORM_PRIORITY_CLASS, Scheduling } from '../src/scheduling/priority-classes.js';
 import { platformRequestLines } from '../src/capacity/collect.js';
+import { bytes } from '../src/config/quantity.js';
 import { parseYaml } from '../src/policy/documents.js';
-import { allObjects, config, findObject, objectsUnder, podSpecOf, synthFiles, type K8sObject } from './helpers.js';
+import { allObjects, config, findObject, objectsUnder, podSpecOf, synthError, synthFiles, type K8sObject } from './helpers.js';
 
 const objs = objectsUnder('infrastructure/controllers/scheduling/');
 const platform = findObject(objs, 'PriorityClass', 'raibid-platform');
@@ -72,6 +73,33 @@ describe('scheduling', () => {
       expect(podSpecOf(findObject(all, kind, name, 'infrastructure')).priorityClassName, name).toBe('raibid-platform');
     }
     expect(findObject(all, 'HelmRelease', 'keda', 'keda').spec.values.priorityClassName).toBe('raibid-platform');
+  });
+
+  // README: memory pressure evicts builds before Gitea, Redis or PostgreSQL. The kubelet ranks first by
+  // whether a pod uses more memory than it requests, then by priority: so these three must never exceed
+  // their request (request = limit in every container) and outrank every agent.
+  it('keeps kubelet memory-pressure eviction on builds before Gitea, PostgreSQL and Redis', () => {
+    const all = allObjects('agents:\n  pools:\n    - name: e\n    - name: p\n      mode: pooled\n    - name: d\n      mode: direct\n');
+    for (const [kind, name] of [['Deployment', 'gitea'], ['StatefulSet', 'gitea-postgres'], ['StatefulSet', 'redis']] as const) {
+      const spec = podSpecOf(findObject(all, kind, name, 'infrastructure'));
+      expect(spec.priorityClassName, name).toBe('raibid-platform');
+      for (const c of spec.containers) expect(bytes(c.resources.requests.memory), `${name}/${c.name}`).toBe(bytes(c.resources.limits.memory));
+    }
+    const agentTemplates = all.filter((o) => o.metadata.namespace === 'ci' && ['ScaledJob', 'Deployment'].includes(o.kind) && o.metadata.name.startsWith('agent-'));
+    const directTemplates = all.filter((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('agent-') && 'job.yaml' in (o.data ?? {}));
+    expect(agentTemplates.length).toBeGreaterThanOrEqual(2);
+    expect(directTemplates.length).toBe(1);
+    for (const o of agentTemplates) expect(podSpecOf(o).priorityClassName, o.metadata.name).toBe('raibid-agents');
+    for (const o of directTemplates) expect(o.data['job.yaml'], o.metadata.name).toContain('priorityClassName: raibid-agents');
+    expect(agents.value).toBeLessThan(platform.value);
+  });
+
+  it('fails on a memory request below the limit for Gitea, PostgreSQL or Redis, naming both keys', () => {
+    expect(synthError('gitea:\n  resources:\n    memory: 512Mi\n')).toContain(
+      'gitea.resources.memory: "512Mi" differs from gitea.resources.memoryLimit "1536Mi": under node memory pressure the kubelet evicts pods using more than they request before any build; set both to the same value',
+    );
+    expect(synthError('gitea:\n  postgres:\n    resources:\n      memoryLimit: 2Gi\n')).toContain('gitea.postgres.resources.memory: "768Mi" differs from gitea.postgres.resources.memoryLimit "2Gi"');
+    expect(synthError('redis:\n  resources:\n    memory: 1800Mi\n')).toContain('redis.resources.memory: "1800Mi" differs from redis.resources.memoryLimit "2Gi"');
   });
 
   it('declares every class a pod template names', () => {

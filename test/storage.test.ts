@@ -1,5 +1,8 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
+import { LOCAL_STORAGE_PATH } from '../src/bootstrap/k3s-config.js';
 import { Storage } from '../src/storage/storage.js';
 import { FLUX_PRUNE_ANNOTATION } from '../src/storage/retained-claim.js';
 import type { Requests } from '../src/storage/hardened-workload.js';
@@ -50,13 +53,13 @@ describe('storage', () => {
   });
 
   it('fails when the Retain class is the cache class', () => {
-    expect(synthError('storage:\n  retainClass: local-path\n')).toBe(
-      `'storage.retainClass' ("local-path") must differ from 'storage.cacheClass' ("local-path"): stateful data needs its own Retain class; rename one of them`,
+    expect(synthError('storage:\n  retainClass: local-path\n')).toContain(
+      'raibid.yaml: storage.retainClass: "local-path" is also storage.cacheClass: stateful data needs its own Retain class; rename one of them',
     );
   });
 
   it('fails on a stateful size that is not a whole number of GiB', () => {
-    expect(synthError('redis:\n  storage: 1536Mi\n')).toBe(`'redis.storage' ("1536Mi") must be a whole number of GiB, at least 1, such as "10Gi" or "1Ti"`);
+    expect(synthError('redis:\n  storage: 1536Mi\n')).toContain('raibid.yaml: redis.storage: expected a whole number of GiB, at least 1, such as "10Gi" or "1Ti", got "1536Mi"');
   });
 
   it('matches the snapshot', () => {
@@ -112,5 +115,27 @@ describe('platform requests', () => {
     for (const id of ['storage', 'scheduling', 'keda', 'gitea', 'redis', 'dns']) {
       expect((app.node.findChild(id) as unknown as { requests: Requests }).requests, id).toEqual(of(id));
     }
+  });
+});
+
+describe('where volumes live', () => {
+  const root = join(import.meta.dirname, '..');
+  const texts = [
+    ...readdirSync(join(root, 'src', 'storage')).map((f) => join('src', 'storage', f)),
+    'docs/bootstrap.md',
+    'README.md',
+  ].map((f) => [f, readFileSync(join(root, f), 'utf8')] as const);
+
+  it('names only the path bootstrap gives the local-path provisioner (k3s default-local-storage-path)', () => {
+    const named = texts.flatMap(([f, text]) => [...text.matchAll(/\/var\/lib\/[\w./-]*storage\b/g)].map((m) => `${f}: ${m[0]}`));
+    expect(named.filter((n) => n.startsWith('src/storage/')).length).toBeGreaterThanOrEqual(1);
+    for (const n of named) expect(n.slice(n.indexOf(': ') + 2), n).toBe(LOCAL_STORAGE_PATH);
+  });
+
+  it('never binds a claim to a named volume: a new cluster gets new, empty volumes (docs/bootstrap.md, pulumi destroy)', () => {
+    const all = claims('agents:\n  pools:\n    - name: p\n      mode: pooled\n');
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    for (const c of all) expect(c.spec.volumeName, c.metadata.name).toBeUndefined();
+    expect(readFileSync(join(root, 'docs', 'bootstrap.md'), 'utf8')).toContain('A new bootstrap does not see them.');
   });
 });

@@ -9,7 +9,7 @@
  * the bundle's `raibid tui`).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,8 @@ const HAS_BASH = spawnSync('sh', ['-c', 'command -v bash'], { stdio: 'ignore' })
 const skip = !HAS_TMUX || !HAS_BASH || !REDIS_BINARY;
 const why = !HAS_TMUX ? 'SKIPPED: tmux is not on PATH (.ci/run should install it)' : !HAS_BASH ? 'SKIPPED: bash is not on PATH' : !REDIS_BINARY ? SKIP_REASON : '';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The dashboard's first line against the real API: the cluster, its address, and the node's CPU and memory (in use/allocatable). */
+const HEADER = /^raibid · dgx-spark \(127\.0\.0\.1:\d+\) {2}● live {2}cpu (…|\d+(\.\d)?)\/\d+(\.\d)? cores · mem \d+(\.\d)?\/\d+(\.\d)? GiB$/;
 
 describe.skipIf(skip).sequential(`raibid tui in tmux at 80×24 against a real raibid api${skip ? ` — ${why}` : ''}`, () => {
   // A tmux server of our own, so a user's tmux is never touched.
@@ -113,11 +115,25 @@ describe.skipIf(skip).sequential(`raibid tui in tmux at 80×24 against a real ra
     if (home) rmSync(home, { recursive: true, force: true });
   });
 
+  it('README\'s capture of the dashboard is one of these screens: the header\'s figures, 80 columns, 24 rows', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const at = readme.indexOf('**The dashboard**');
+    const block = readme.slice(readme.indexOf('```\n', at) + 4, readme.indexOf('\n```', readme.indexOf('```\n', at) + 4)).split('\n');
+    expect(block[0]).toMatch(HEADER);
+    expect(block[1]).toMatch(/^agents \d+ of \d+ planned · slots \d+\/\d+ busy · queued \d+ · dead \d+/);
+    expect(block.length).toBeLessThanOrEqual(24);
+    for (const l of block) expect([...l].length, l).toBeLessThanOrEqual(80);
+    expect(block[block.length - 1]).toMatch(/^↑↓ move {2}⏎ open {2}c cancel/);
+  });
+
   it('shows the jobs; Enter opens a job with its log; c cancels it after y; q gives the shell back', async () => {
     const session = await startTui();
     let s = await waitScreen(session, (x) => x.includes('● live') && x.includes(ids.queued) && x.includes(ids.done), 'the jobs');
     const lines = s.replace(/\n$/, '').split('\n');
-    expect(lines[0]).toMatch(/^raibid · 127\.0\.0\.1:\d+ {2}● live/);
+    // The header: the cluster's name, and this node's CPU and memory in use against allocatable (the real
+    // API reads its /proc), then agents against the capacity plan of the synthesized settings.
+    expect(lines[0]).toMatch(HEADER);
+    expect(lines[1]).toMatch(/^agents 0 of \d+ planned · /);
     expect(s).toMatch(new RegExp(`${ids.queued} \\. queued +acme/widget +main`));
     // At 80 columns the agent's name is cut to fit.
     expect(s).toMatch(new RegExp(`${ids.running} \\* running +acme/gadget +main +\\d+(\\.\\d)?s agent-rust-d3…`));

@@ -89,13 +89,32 @@ describe('the dashboard: layout', () => {
     expect(colourOf(6)).toEqual(['31', 'error']);
   });
 
-  it('the header has the cluster, the connection, agents and slots against the plan, the queue and dead letters', async () => {
-    const plan = new Map([['rust', 8], ['docs', 2]]);
-    const scaler: Scaler = { root: '/checkout', current: () => 8, run: async () => ({}) as ScaleResult, plan: () => plan };
-    const { tui } = await dashboard({ scaler });
+  it('the header has the cluster, the connection, node CPU and memory in use against allocatable, agents against the plan, the queue and dead letters', async () => {
+    const { tui, api } = await dashboard();
+    const [title, stats] = tui.frame().split('\n');
+    expect(title).toBe('raibid · spark (ci.example.lan)  ● live  cpu 3.3/18 cores · mem 41/110 GiB');
+    expect(stats).toMatch(/^agents 1 of 10 planned · slots 1\/1 busy · queued 1 · dead 2  queue /);
+    // Running short turns the figure yellow (over 85 % of allocatable), then red (over it).
+    api.cluster = { ...api.cluster!, node: { cpu: { capacityMillis: 20_000, allocatableMillis: 18_000, usedMillis: 17_000 }, memory: { capacityBytes: 2 ** 37, allocatableBytes: 2 ** 36, usedBytes: 2 ** 37 } } };
+    await tui.press('r');
+    await tui.waitFor((f) => f.includes('cpu 17/18 cores · mem 128/64 GiB'), 'the new figures');
+    expect(rawLineWith(tui, 'cpu 17')).toMatch(/\x1b\[33m17\/18 cores.*\x1b\[31m128\/64 GiB/);
+  });
+
+  it('without the cluster route (an older API) the header falls back to the API address and the checkout\'s plan', async () => {
+    const plan = new Map([['rust', 6], ['docs', 1]]);
+    const scaler: Scaler = { root: '/checkout', current: () => 6, run: async () => ({}) as ScaleResult, plan: () => plan };
+    const { tui } = await dashboard({ scaler, data: { ...sampleData(), cluster: undefined } });
     const [title, stats] = tui.frame().split('\n');
     expect(title).toBe('raibid · ci.example.lan  ● live');
-    expect(stats).toMatch(/^agents 1 of 10 planned · slots 1\/1 busy · queued 1 · dead 2  queue /);
+    expect(stats).toMatch(/^agents 1 of 7 planned · /);
+  });
+
+  it('CPU in use reads … until the API has two samples', async () => {
+    const data = sampleData();
+    data.cluster = { ...data.cluster!, node: { ...data.cluster!.node!, cpu: { capacityMillis: 20_000, allocatableMillis: 18_000, usedMillis: null } } };
+    const { tui } = await dashboard({ data });
+    expect(tui.frame().split('\n')[0]).toContain('cpu …/18 cores · mem 41/110 GiB');
   });
 
   it('adapts to a resize, both ways', async () => {
@@ -336,7 +355,7 @@ describe('the dashboard: keys', () => {
     expect(f).toMatchSnapshot();
     await tui.press(KEYS.tab);
     f = tui.frame();
-    expect(lineWith(f, 'docs')).toMatch(/^docs +pooled +0 +0 +0 +2 +0 +- +/);
+    expect(lineWith(f, 'docs')).toMatch(/^docs +pooled +0 +0 +0 +2 +0 +2 +/);
     expectFits(tui);
     expect(f).toMatchSnapshot();
     await tui.press(KEYS.tab);
@@ -451,7 +470,7 @@ describe('the dashboard: failures and sizes', () => {
     await api.setDown(true);
     let f = await tui.waitFor((x) => x.includes('API unreachable'), 'the outage');
     const [title, why] = f.split('\n');
-    expect(title).toMatch(/^raibid · ci\.example\.lan {2}✗ API unreachable · retrying in \ds$/);
+    expect(title).toMatch(/^raibid · spark \(ci\.example\.lan\) {2}✗ API unreachable · retrying in \ds$/);
     expect(why).toMatch(/^cannot reach the API at http:\/\/127\.0\.0\.1:\d+: connection refused$/);
     expect(f).toContain(fakeId(1));
     expect(f).not.toMatch(/\n\s+at |Error:/);

@@ -91,11 +91,6 @@ export function agentEphemeralStorageBytes(pool: Pick<AgentPoolConfig, 'workspac
   return bytes(pool.workspace) + bytes(AGENT_TMP_SIZE) + bytes(AGENT_HOME_SIZE) + bytes(AGENT_LOG_ALLOWANCE);
 }
 
-/** `agents.pools[].workspace` checked: at least 1 GiB. */
-export function checkWorkspace(pool: Pick<AgentPoolConfig, 'workspace'>, path: string): void {
-  if (bytes(pool.workspace) < 2 ** 30) throw new Error(`'${path}.workspace' (${JSON.stringify(pool.workspace)}) must be at least 1Gi; a checkout with its build output needs tens of GiB, such as "50Gi"`);
-}
-
 /** Labels of every agent pod and pool object. */
 export function agentLabels(pool: string): Record<string, string> {
   return { ...componentLabels(`agent-${pool}`, 'agent'), [AGENT_POOL_LABEL]: pool };

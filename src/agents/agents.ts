@@ -19,7 +19,7 @@ import { componentLabels, selectorLabels } from '../labels.js';
 import { BUILDKIT_PORT, GITEA_HTTP_PORT, GITEA_SSH_PORT, REDIS_PORT } from '../endpoints.js';
 import { CapacityError, FIXED_LINES, nodeAllocatable, planCapacity, platformRequestLines, poolDemands, type CapacityPlan } from '../capacity/index.js';
 import { BUILDKIT_POD_NAME } from '../buildkit/buildkit.js';
-import { AGENT_SERVICE_ACCOUNT, agentPolicySelector, checkWorkspace } from './agent-pod.js';
+import { AGENT_SERVICE_ACCOUNT, agentPolicySelector } from './agent-pod.js';
 import { BuildCache, CACHE_PRUNER_SERVICE_ACCOUNT, CachePruner } from './build-cache.js';
 import { DirectPool } from './direct-pool.js';
 import { EphemeralPool } from './ephemeral-pool.js';
@@ -59,7 +59,6 @@ export class Agents extends ComponentChart {
 
     const caches: BuildCache[] = [];
     this.pools = c.agents.pools.map((pool, i) => {
-      checkWorkspace(pool, `agents.pools[${i}]`);
       const cache = new BuildCache(this, `${pool.name}-cache`, { config: c, pool, path: `agents.pools[${i}]` });
       caches.push(cache);
       const common = { config: c, pool, cacheClaims: cache.claims, maxReplicas: () => this.maxReplicasOf(pool.name) };

@@ -13,7 +13,7 @@
  *   can create, watch and delete Jobs and read their pods and logs in `ci` — nothing else. Without
  *   direct pools the pod gets no token at all.
  */
-import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
+import { ApiObject, Duration, JsonPatch, Lazy, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { stringify } from 'yaml';
@@ -28,6 +28,7 @@ import { secretName } from '../secrets/catalog.js';
 import { jobTemplateConfigMapName } from '../agents/direct-pool.js';
 import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 import { mirrorSettings } from '../mirror/settings.js';
+import { Agents } from '../agents/agents.js';
 
 /** UID/GID of the API image. */
 export const API_UID = 1000;
@@ -72,16 +73,26 @@ export class Api extends ComponentChart {
       binding.addSubjects(sa);
     }
 
+    // Pool sizes come from the capacity plan, which is computed once the whole app is built: the
+    // settings are rendered lazily, at synth (the capacity collector never renders a ConfigMap).
+    const planned = (pool: string): number | undefined => Agents.find(this.node.root)?.maxReplicasOf(pool);
+    const n = c.node;
     const settings = (): ApiSettingsInput => ({
       listen: `0.0.0.0:${a.port}`,
       publicUrl: apiPublicUrl(c),
       namespace,
+      cluster: {
+        name: c.cluster.name,
+        reservedCpuMillis: cpuMillis(n.systemReserved.cpu) + cpuMillis(n.kubeReserved.cpu),
+        reservedMemoryBytes: bytes(n.systemReserved.memory) + bytes(n.kubeReserved.memory) + bytes(n.evictionHard),
+      },
       pools: c.agents.pools.map((p) => ({
         name: p.name,
         mode: p.mode,
         stream: p.stream,
         group: p.group,
         ...(p.mode === 'direct' ? { jobTemplate: directJobTemplatePath(p.name) } : {}),
+        planned: planned(p.name),
       })),
       defaultPool: c.jobs.defaultPool,
       allowedOwners: [...c.jobs.allowedOwners],
@@ -92,7 +103,7 @@ export class Api extends ComponentChart {
       // GitHub pushes to mirrors, CI of mirrors and GET /mirrors read the same list as the mirror CronJob.
       mirrors: mirrorSettings(c),
     });
-    const config = new kplus.ConfigMap(this, 'config', { metadata: { name, namespace, labels }, data: { 'config.yaml': stringify(settings(), { lineWidth: 0 }) } });
+    const config = new kplus.ConfigMap(this, 'config', { metadata: { name, namespace, labels }, data: { 'config.yaml': Lazy.any({ produce: () => stringify(settings(), { lineWidth: 0 }) }) as unknown as string } });
 
     const secretEnv = (sid: string, secret: string, key: string) => kplus.EnvValue.fromSecretValue({ secret: kplus.Secret.fromSecretName(this, sid, secretName(secret)), key });
     const volumeMounts: kplus.VolumeMount[] = [

@@ -51,6 +51,17 @@ const poolSettings = z.strictObject({
    * template) and `pool.yaml` (stream, group and `maxConcurrentJobs`, the planned number of agents).
    */
   jobTemplate: z.string().optional(),
+  /** Most agents the capacity plan gives the pool (its maxReplicaCount; direct pools: concurrent Jobs). */
+  planned: z.number().int().min(0).optional(),
+});
+
+/** The node, for GET /api/v1/cluster: its name and what the kubelet keeps from pods (raibid.yaml's `node`). */
+const clusterSettings = z.strictObject({
+  name: z.string().min(1),
+  /** node.systemReserved.cpu + node.kubeReserved.cpu, millicores. */
+  reservedCpuMillis: z.number().int().min(0),
+  /** node.systemReserved.memory + node.kubeReserved.memory + node.evictionHard, bytes. */
+  reservedMemoryBytes: z.number().int().min(0),
 });
 
 /** The settings file (the API ConfigMap's `config.yaml`). */
@@ -61,6 +72,8 @@ export const apiSettingsSchema = z.strictObject({
   publicUrl: z.url(),
   /** Namespace agents (and direct-mode Jobs) run in. */
   namespace: z.string().default('ci'),
+  /** The cluster and node the API runs on (absent: GET /api/v1/cluster names no cluster and reserves nothing). */
+  cluster: clusterSettings.optional(),
   pools: z.array(poolSettings).min(1),
   defaultPool: z.string(),
   allowedOwners: z.array(z.string()).min(1).default(['*']),

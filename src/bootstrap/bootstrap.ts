@@ -5,7 +5,10 @@
  *   secrets → platform (Gitea, PostgreSQL) → gitea (ready, org/repo, push as the admin, branch
  *   protection) and bot (user, team) → tokens → token secrets → registry auth (registries.yaml with
  *   containerd's pull token; restarts k3s, so it waits for every step that talks to the API server) →
- *   flux (operator, instance) → flux sync (GitRepository, root Kustomization)
+ *   flux (operator, instance) → flux sync (GitRepository, root Kustomization) → token revocation (its
+ *   `delete` runs first on destroy, while Gitea still runs)
+ *
+ * Rotation: the gitea step puts a new PostgreSQL or admin password into effect (rotation-scripts.ts).
  */
 import * as pulumi from '@pulumi/pulumi';
 import type { RaibidConfig } from '../config/resolve.js';
@@ -16,7 +19,7 @@ import { sshConnection } from './connection.js';
 import { Credentials } from './credentials.js';
 import { after } from './deps.js';
 import { Flux, FluxSync } from './flux.js';
-import { Gitea, GiteaTokens } from './gitea.js';
+import { Gitea, GiteaTokens, TokenRevocation } from './gitea.js';
 import { GiteaBot } from './gitea-bot.js';
 import { K3s } from './k3s.js';
 import { Kubeconfig } from './kubeconfig.js';
@@ -85,6 +88,7 @@ export class Bootstrap extends pulumi.ComponentResource {
   readonly registryAuth: RegistryAuth;
   readonly flux: Flux;
   readonly fluxSync: FluxSync;
+  readonly revocation: TokenRevocation;
   readonly outputs: BootstrapOutputs;
 
   constructor(name: string, inputs: BootstrapInputs, opts?: pulumi.ComponentResourceOptions) {
@@ -135,7 +139,8 @@ export class Bootstrap extends pulumi.ComponentResource {
 
     this.platform = new Platform(`${name}-platform`, { objects: platform, provider, after: after(this.namespaces.created, secretsCreated) }, child);
     // Everything applied so far: the platform alone may be empty while components are being written.
-    this.gitea = new Gitea(`${name}-gitea`, { connection, config, repo: inputs.repo, after: after(this.namespaces.created, secretsCreated, this.platform.created) }, child);
+    const passwords = { admin: this.credentials.value('gitea-admin', 'password'), database: this.credentials.value('gitea-postgres', 'password') };
+    this.gitea = new Gitea(`${name}-gitea`, { connection, config, repo: inputs.repo, passwords, after: after(this.namespaces.created, secretsCreated, this.platform.created) }, child);
     this.bot = new GiteaBot(`${name}-bot`, { connection, config, after: [this.gitea.ready, this.gitea.repository] }, child);
     // The bot's tokens exist only once it is in its team and the GitOps branch is out of its reach.
     const access = [this.gitea.repository, this.gitea.protection, this.bot.user, this.bot.team];
@@ -158,6 +163,8 @@ export class Bootstrap extends pulumi.ComponentResource {
 
     this.flux = new Flux(`${name}-flux`, { provider, after: [this.gitea.push, ...tokenSecretsCreated, this.registryAuth.file] }, child);
     this.fluxSync = new FluxSync(`${name}-flux-sync`, { objects: inputs.fluxSync, provider, after: [this.flux.instance, ...tokenSecretsCreated] }, child);
+    // Last to be created, first to be deleted: tokens are revoked before Flux prunes Gitea.
+    this.revocation = new TokenRevocation(`${name}-token-revocation`, { connection, config, after: [this.fluxSync.source, this.fluxSync.root, ...tokens.commands.values(), tokens.registry] }, child);
 
     const admin = this.credentials.value('gitea-admin', 'password');
     this.outputs = {

@@ -15,6 +15,8 @@ import * as k8s from '@pulumi/kubernetes';
 import { FLUX_NAMESPACE } from '../gitops/cluster.js';
 import type { Manifest } from '../gitops/render.js';
 import type { After } from './deps.js';
+import { fluxInstancePatches } from './ownership.js';
+import { withBootstrapManager } from './platform.js';
 import { FLUX_OPERATOR_CHART, FLUX_OPERATOR_VERSION, FLUX_REGISTRY, FLUX_VERSION } from './versions.js';
 
 /** Flux controllers installed; helm-controller runs the KEDA HelmRelease. */
@@ -61,6 +63,8 @@ export class Flux extends pulumi.ComponentResource {
           distribution: { version: FLUX_VERSION, registry: FLUX_REGISTRY },
           components: [...FLUX_COMPONENTS],
           cluster: { type: 'kubernetes', size: 'small', multitenant: false, networkPolicy: true, domain: 'cluster.local' },
+          // kustomize-controller takes the bootstrap's fields over; the flux-system labels (ownership.ts).
+          kustomize: { patches: fluxInstancePatches() },
         },
       },
       { parent: this, provider: args.provider, dependsOn: [this.operator], customTimeouts: { create: '10m', update: '10m' } },
@@ -84,7 +88,8 @@ export class FluxSync extends pulumi.ComponentResource {
   constructor(name: string, args: FluxSyncArgs, opts?: pulumi.ComponentResourceOptions) {
     super('raibid:bootstrap:FluxSync', name, {}, opts);
     const [source, root] = args.objects;
-    const withWait = (o: Manifest) => ({ ...structuredClone(o), metadata: { ...structuredClone(o.metadata), annotations: { ...(o.metadata as { annotations?: Record<string, string> }).annotations, ...WAIT_READY } } });
+    // Pulumi waits for Ready; the bootstrap's field manager, which Flux takes over (ownership.ts).
+    const withWait = (o: Manifest) => withBootstrapManager(o, WAIT_READY);
     // Ready once Flux fetched the repository with the token: proves URL, credentials and network path.
     this.source = new k8s.apiextensions.CustomResource(`${name}-source`, withWait(source), {
       parent: this,

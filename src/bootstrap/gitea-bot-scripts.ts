@@ -35,6 +35,9 @@ export function botTeamBody(): Record<string, unknown> {
     can_create_org_repo: false,
     units: Object.keys(BOT_TEAM_UNITS),
     units_map: BOT_TEAM_UNITS,
+    // Listable by its members and the organisation's owners only. Gitea checks the field with
+    // In(public,limited,private) even when it is absent (a plain Go string): it must be sent.
+    visibility: 'private',
   };
 }
 
@@ -44,10 +47,11 @@ export function botTeamBody(): Record<string, unknown> {
  */
 export function botUserScript(c: RaibidConfig): string {
   const { username, email } = c.gitea.bot;
-  const settings = { email, must_change_password: false, admin: false };
-  // The one user that may create organisations (gitea-settings.ts): the mirror organisations, with the
-  // write:organization token only the mirror CronJob holds. Gitea takes this flag on edits only.
-  const edit = { login_name: username, source_id: 0, ...settings, allow_create_organization: true };
+  const settings = { email, must_change_password: false };
+  // `admin` exists on edits only (EditUserOption; a created user is no admin): set false there, so an
+  // existing bot is demoted. The one user that may create organisations (gitea-settings.ts): the mirror
+  // organisations, with the write:organization token only the mirror CronJob holds; also edits only.
+  const edit = { login_name: username, source_id: 0, ...settings, admin: false, allow_create_organization: true };
   // The password is the only value that is not in the script; the body file starts with it. The
   // password is alphanumeric (@pulumi/random without specials); the sed escapes for JSON regardless.
   const body = (rest: Record<string, unknown>) => `printf '{"password":"%s",%s' "$password" ${sh(JSON.stringify(rest).slice(1))} > "$work/body"`;

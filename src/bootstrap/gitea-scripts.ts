@@ -10,7 +10,7 @@
 import type { RaibidConfig } from '../config/resolve.js';
 import { GITEA_HTTP_PORT, GITEA_HTTP_SERVICE } from '../endpoints.js';
 import { secretKeyRef } from '../secrets/catalog.js';
-import { script, sh } from './shell.js';
+import { expand, script, sh, word } from './shell.js';
 
 /** How long the readiness check waits for Gitea: attempts × seconds. */
 export const GITEA_READY_ATTEMPTS = 120;
@@ -44,7 +44,7 @@ export function giteaPrelude(c: RaibidConfig, login: GiteaLogin = 'admin'): stri
           `kc get secret ${sh(user.name)} -o jsonpath=${field(user.key)} | base64 -d > "$work/user"`,
           `kc get secret ${sh(pass.name)} -o jsonpath=${field(pass.key)} | base64 -d > "$work/pass"`,
           // sh has no pipefail: a failed read leaves an empty file, caught here rather than as a 401 later.
-          `[ -s "$work/user" ] && [ -s "$work/pass" ] || { echo ${sh(`cannot read the Gitea admin credentials from Secret ${ns}/${user.name}; look at: sudo k3s kubectl -n ${ns} get secret ${user.name}`)} >&2; exit 1; }`,
+          `{ [ -s "$work/user" ] && [ -s "$work/pass" ]; } || { echo ${sh(`cannot read the Gitea admin credentials from Secret ${ns}/${user.name}; look at: sudo k3s kubectl -n ${ns} get secret ${user.name}`)} >&2; exit 1; }`,
         ]
       : [
           `printf '%s' ${sh(c.gitea.bot.username)} > "$work/user"`,
@@ -68,16 +68,22 @@ export function giteaPrelude(c: RaibidConfig, login: GiteaLogin = 'admin'): stri
   ].join('\n');
 }
 
-/** Waits until Gitea answers /api/healthz and the admin can log in. */
+/**
+ * Waits until Gitea answers /api/healthz. Gitea serves only after its configure init container has
+ * migrated the schema and created the admin; the admin's password is set by the next step
+ * (adminPasswordScript in rotation-scripts.ts), so this one does not log in.
+ */
 export function readyScript(c: RaibidConfig): string {
   const minutes = (GITEA_READY_ATTEMPTS * GITEA_READY_INTERVAL_SECONDS) / 60;
   return script(
     giteaPrelude(c),
-    `for i in $(seq 1 ${GITEA_READY_ATTEMPTS}); do`,
-    `  if [ "$(curl -s ${CURL_TIMEOUTS} -o /dev/null -w '%{http_code}' "$gitea/api/healthz")" = 200 ] && [ "$(status GET /user)" = 200 ]; then echo "Gitea is up at $gitea"; exit 0; fi`,
+    `for _ in $(seq 1 ${GITEA_READY_ATTEMPTS}); do`,
+    `  if [ "$(curl -sS ${CURL_TIMEOUTS} -o /dev/null -w '%{http_code}' "$gitea/api/healthz" 2> "$work/healthz.err")" = 200 ]; then echo "Gitea is up at $gitea"; exit 0; fi`,
     `  sleep ${GITEA_READY_INTERVAL_SECONDS}`,
     'done',
-    `echo "Gitea at $gitea did not pass /api/healthz and the admin login within ${minutes} minutes; look at: sudo k3s kubectl -n ${c.namespaces.infrastructure} get pods" >&2`,
+    `echo ${word('Gitea at ', expand('$gitea'), ` did not pass /api/healthz within ${minutes} minutes; look at: sudo k3s kubectl -n ${c.namespaces.infrastructure} get pods`)} >&2`,
+    // The last curl error (connection refused, timeout), so the failure says why.
+    'cat "$work/healthz.err" >&2',
     'exit 1',
   );
 }
@@ -101,29 +107,47 @@ export function repositoryScript(c: RaibidConfig): string {
   return script(giteaPrelude(c), ...ensure(`organisation ${org}`, `/orgs/${org}`, '/orgs', orgBody), ...ensure(`repository ${org}/${repo}`, `/repos/${org}/${repo}`, `/orgs/${org}/repos`, repoBody));
 }
 
+/** The second name of a token: a new token is created under whichever of the two is free. */
+export function rotatedTokenName(name: string): string {
+  return `${name}.next`;
+}
+
 /**
- * Creates a fresh token named `name` for `login` (replacing one of that name) and prints only the token.
- * Token endpoints accept basic auth only: the admin's password from the cluster, or the bot's on stdin.
+ * Creates a fresh token for `login` and prints only the token. The new token is created before the old
+ * one is deleted, so a failure leaves the old one working: it alternates between `name` and
+ * rotatedTokenName(name), taking the one not in use, then deletes the other. Token endpoints accept
+ * basic auth only: the admin's password from the cluster, or the bot's on stdin.
  */
 export function tokenScript(c: RaibidConfig, name: string, scopes: readonly string[], login: GiteaLogin = 'admin'): string {
-  const body = JSON.stringify({ name, scopes });
+  const next = rotatedTokenName(name);
   return script(
     giteaPrelude(c, login),
     'user=$(cat "$work/user")',
-    `status DELETE "/users/$user/tokens/"${sh(name)} > /dev/null`,
-    `body=$(api POST "/users/$user/tokens" ${sh(body)})`,
-    `token=$(printf '%s' "$body" | sed -n 's/.*"sha1":"\\([^"]*\\)".*/\\1/p')`,
+    // The user's token names, one per line (the list never carries token values).
+    `api GET "/users/$user/tokens?limit=50" | grep -o '"name":"[^"]*"' | sed 's/^"name":"//; s/"$//' > "$work/names"`,
+    `if grep -qxF ${sh(name)} "$work/names"; then new=${sh(next)}; old=${sh(name)}; body=${sh(JSON.stringify({ name: next, scopes }))}; else new=${sh(name)}; old=${sh(next)}; body=${sh(JSON.stringify({ name, scopes }))}; fi`,
+    // A leftover under the new name (an earlier run that stopped halfway) goes first: names are unique.
+    'if grep -qxF "$new" "$work/names"; then status DELETE "/users/$user/tokens/$new" > /dev/null; fi',
+    'created=$(api POST "/users/$user/tokens" "$body")',
+    `token=$(printf '%s' "$created" | sed -n 's/.*"sha1":"\\([^"]*\\)".*/\\1/p')`,
     `[ -n "$token" ] || { echo ${sh(`Gitea returned no token for ${name}`)} >&2; exit 1; }`,
+    // Only now the old one.
+    'if grep -qxF "$old" "$work/names"; then status DELETE "/users/$user/tokens/$old" > /dev/null; fi',
     `printf '%s' "$token"`,
   );
 }
 
 /**
- * Revokes the token of `owner` on `pulumi destroy`, as the admin (Gitea lets an admin delete any user's
- * tokens), so a later change of the bot's password cannot stop it; best effort (Gitea may be gone already).
+ * Revokes the token of `owner` (under either of its names) on `pulumi destroy` or replacement, as the
+ * admin (Gitea lets an admin delete any user's tokens), so a later change of the bot's password cannot
+ * stop it; best effort (Gitea may be gone already).
  */
 export function revokeTokenScript(c: RaibidConfig, name: string, owner: GiteaLogin = 'admin'): string {
-  const inner = script(giteaPrelude(c), `status DELETE ${sh(`/users/${loginName(c, owner)}/tokens/${name}`)} > /dev/null`);
+  const user = loginName(c, owner);
+  const inner = script(
+    giteaPrelude(c),
+    ...[name, rotatedTokenName(name)].map((n) => `status DELETE ${sh(`/users/${user}/tokens/${n}`)} > /dev/null`),
+  );
   return `sh -c ${sh(inner)} || true\n`;
 }
 
@@ -159,12 +183,15 @@ export function branchProtectionScript(c: RaibidConfig): string {
 }
 
 /**
- * Pushes the bundled branch into the empty repository, as the admin. A repository that already has the
- * branch is left alone: after bootstrap, changes reach Gitea by `git push`, never by re-running the
- * bootstrap.
+ * Pushes the bootstrap commit from the bundle into the empty repository as `flux.branch`, as the admin.
+ * A repository that already has the branch is left alone: after bootstrap, changes reach Gitea by
+ * `git push`, never by re-running the bootstrap. The bundle may name the commit by any ref (the stack's
+ * pin or the branch); the script takes the head at `commit`. A relative `bundlePath` is below the SSH
+ * user's home, where CopyToRemote puts it (it survives a reboot, unlike /tmp).
  */
-export function pushScript(c: RaibidConfig, bundlePath: string): string {
+export function pushScript(c: RaibidConfig, bundlePath: string, commit: string): string {
   const { organization: org, repository: repo, branch } = c.flux;
+  const bundle = bundlePath.startsWith('/') ? sh(bundlePath) : word(expand('$HOME'), `/${bundlePath}`);
   return script(
     // As the admin: the only user the branch protection lets push.
     giteaPrelude(c, 'admin'),
@@ -174,18 +201,25 @@ export function pushScript(c: RaibidConfig, bundlePath: string): string {
     'EOF',
     'chmod 700 "$work/askpass"',
     'export GIT_ASKPASS="$work/askpass" RAIBID_WORK="$work" GIT_TERMINAL_PROMPT=0',
-    `url="$gitea/${org}/${repo}.git"`,
+    `url=${word(expand('$gitea'), `/${org}/${repo}.git`)}`,
+    `bundle=${bundle}`,
     // No credential helper: the user's own (store, cache) would keep the admin password.
     `rc=0; git -c credential.helper= ls-remote --exit-code --heads "$url" ${sh(branch)} > /dev/null 2> "$work/ls-remote.err" || rc=$?`,
     // --exit-code: 0 the branch exists, 2 it does not; anything else is a failure (network, login).
     'case "$rc" in',
     `  0) echo ${sh(`${org}/${repo} already has ${branch}; bootstrap pushes only into an empty repository`)} ;;`,
     '  2)',
-    `    git clone --quiet --bare ${sh(bundlePath)} "$work/repo.git"`,
-    `    git -c credential.helper= -C "$work/repo.git" push --quiet "$url" ${sh(`refs/heads/${branch}:refs/heads/${branch}`)}`,
-    `    echo "pushed ${branch} ($(git -C "$work/repo.git" rev-parse --short ${sh(`refs/heads/${branch}`)})) to ${org}/${repo}" ;;`,
+    // The command in the message is for the user to run, not expanded here.
+    '    # shellcheck disable=SC2016',
+    `    [ -s "$bundle" ] || { echo ${word(expand('$bundle'), ` is missing on the machine; copy it again: pulumi up --replace "$(pulumi stack --show-urns | grep -o 'urn:[^ ]*raibid-gitea-bundle')"`)} >&2; exit 1; }`,
+    `    head=$(git bundle list-heads "$bundle" | awk -v c=${sh(commit)} '$1 == c {print $2; exit}')`,
+    `    [ -n "$head" ] || { echo ${word(expand('$bundle'), ` has no head at the bootstrap commit ${commit}`)} >&2; exit 1; }`,
+    '    git init --quiet --bare "$work/repo.git"',
+    '    git -C "$work/repo.git" fetch --quiet "$bundle" "$head"',
+    `    git -c credential.helper= -C "$work/repo.git" push --quiet "$url" ${sh(`${commit}:refs/heads/${branch}`)}`,
+    `    echo ${sh(`pushed ${branch} (${commit.slice(0, 12)}) to ${org}/${repo}`)} ;;`,
     `  *) echo "git ls-remote of $url failed (exit $rc):" >&2; cat "$work/ls-remote.err" >&2; exit 1 ;;`,
     'esac',
-    `rm -f ${sh(bundlePath)}`,
+    'rm -f "$bundle"',
   );
 }

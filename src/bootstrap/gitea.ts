@@ -1,5 +1,6 @@
 /**
- * Step 6b: Gitea, once its manifests are applied: wait until it serves and the admin can log in, create
+ * Step 6b: Gitea, once its manifests are applied: wait until it serves, put the PostgreSQL and admin
+ * passwords of their Secrets into effect (the admin's through the API: rotation-scripts.ts), create
  * the organisation and the repository through the API, push this repository into it (once, as the
  * admin) and protect its branch so that only the admin may push.
  * Also the Gitea access tokens (GiteaTokens): those the catalogue asks for, each created as the user it
@@ -14,24 +15,35 @@ import type { RaibidConfig } from '../config/resolve.js';
 import { SECRETS, secretNamespace, type SecretSpec } from '../secrets/catalog.js';
 import type { Connection } from './connection.js';
 import { remoteCommand } from './remote.js';
+import { sh } from './shell.js';
 import type { After } from './deps.js';
 import type { RepoSnapshot } from './repo-snapshot.js';
 import { branchProtectionScript, type GiteaLogin, loginName, pushScript, readyScript, repositoryScript, revokeTokenScript, tokenScript } from './gitea-scripts.js';
 import { oneShot } from './one-shot.js';
+import { adminPasswordScript, postgresPasswordScript } from './rotation-scripts.js';
 
-/** Where the bundle of this repository is copied on the machine. */
-export const REMOTE_BUNDLE_PATH = '/tmp/raibid-ci-bootstrap.bundle';
+/**
+ * Where the bundle of this repository is copied on the machine: relative, so below the SSH user's home
+ * (sftp starts there), which survives a reboot between the copy and the push; /tmp would not.
+ */
+export const REMOTE_BUNDLE_PATH = 'raibid-ci-bootstrap.bundle';
 
 export interface GiteaArgs {
   readonly connection: Connection;
   readonly config: RaibidConfig;
   readonly repo: RepoSnapshot;
+  /** The passwords of the gitea-admin and gitea-postgres Secrets (secrets): a new one is put into effect. */
+  readonly passwords: { readonly admin: pulumi.Output<string>; readonly database: pulumi.Output<string> };
   /** The applied platform manifests. */
   readonly after: After;
 }
 
 export class Gitea extends pulumi.ComponentResource {
   readonly ready: command.remote.Command;
+  /** Puts a rotated gitea-postgres password into effect: ALTER ROLE, then a Gitea restart (rotation-scripts.ts). */
+  readonly databasePassword: command.remote.Command;
+  /** Sets the gitea-admin password through Gitea's API when it does not log in (first run, rotation); no restart. */
+  readonly adminPassword: command.remote.Command;
   readonly repository: command.remote.Command;
   readonly bundle: command.remote.CopyToRemote;
   readonly push: command.remote.Command;
@@ -45,10 +57,21 @@ export class Gitea extends pulumi.ComponentResource {
     // What the repository steps are about: another target is another repository.
     const target = [organization, repository, branch];
     this.ready = remoteCommand(`${name}-ready`, { connection, create: readyScript(config) }, { parent: this, dependsOn: args.after, customTimeouts: { create: '15m' } });
+    // Run again whenever the password (stdin) changes; each converges, so a first run changes nothing.
+    this.databasePassword = remoteCommand(
+      `${name}-database-password`,
+      { connection, create: postgresPasswordScript(config), stdin: args.passwords.database },
+      { parent: this, dependsOn: [this.ready], additionalSecretOutputs: ['stdin'], customTimeouts: { create: '15m', update: '15m' } },
+    );
+    this.adminPassword = remoteCommand(
+      `${name}-admin-password`,
+      { connection, create: adminPasswordScript(config), stdin: args.passwords.admin },
+      { parent: this, dependsOn: [this.databasePassword], additionalSecretOutputs: ['stdin'], customTimeouts: { create: '15m', update: '15m' } },
+    );
     this.repository = remoteCommand(
       `${name}-repository`,
       { connection, create: repositoryScript(config), triggers: target },
-      { parent: this, dependsOn: [this.ready], ...oneShot() },
+      { parent: this, dependsOn: [this.ready, this.adminPassword], ...oneShot() },
     );
     this.bundle = new command.remote.CopyToRemote(
       `${name}-bundle`,
@@ -56,15 +79,16 @@ export class Gitea extends pulumi.ComponentResource {
         connection,
         source: new pulumi.asset.FileAsset(args.repo.bundlePath),
         remotePath: REMOTE_BUNDLE_PATH,
-        // A different target repository needs a fresh copy; new commits do not (see ignoreChanges).
-        triggers: target,
+        // A different target repository or bootstrap commit needs a fresh copy; a rebuilt bundle file
+        // of the same commit does not (see ignoreChanges).
+        triggers: [...target, args.repo.commit],
       },
       // Copied for the first push only; later commits reach Gitea by git push.
       { parent: this, dependsOn: [this.repository], ignoreChanges: ['source', 'connection'] },
     );
     this.push = remoteCommand(
       `${name}-push`,
-      { connection, create: pushScript(config, REMOTE_BUNDLE_PATH), triggers: target },
+      { connection, create: pushScript(config, REMOTE_BUNDLE_PATH, args.repo.commit), triggers: target },
       { parent: this, dependsOn: [this.bundle, this.repository], ...oneShot() },
     );
     // After the push, which goes as the admin anyway (the one user the rule lets push).
@@ -75,6 +99,44 @@ export class Gitea extends pulumi.ComponentResource {
     );
     this.registerOutputs({});
   }
+}
+
+export interface TokenRevocationArgs {
+  readonly connection: Connection;
+  readonly config: RaibidConfig;
+  /** The root Kustomization: deleting it lets Flux prune Gitea, so revocation must come first. */
+  readonly after: After;
+}
+
+/**
+ * Revokes every token on `pulumi destroy` before anything else goes. Pulumi deletes in reverse order of
+ * dependencies, and this command depends on the Flux sync objects, so its `delete` runs before the root
+ * Kustomization is deleted (whose deletion makes Flux prune Gitea with everything else). Its `create`
+ * does nothing. The token commands' own revocation stays, for a replacement, and is a no-op on destroy.
+ */
+export class TokenRevocation extends pulumi.ComponentResource {
+  readonly command: command.remote.Command;
+
+  constructor(name: string, args: TokenRevocationArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('raibid:bootstrap:TokenRevocation', name, {}, opts);
+    const { connection, config } = args;
+    this.command = remoteCommand(
+      `${name}-all`,
+      { connection, create: revokeAllCreateScript(), delete: revokeAllTokensScript(config) },
+      { parent: this, dependsOn: args.after },
+    );
+    this.registerOutputs({});
+  }
+}
+
+/** The `create` of TokenRevocation: nothing to do. */
+export function revokeAllCreateScript(): string {
+  return `echo ${sh('Gitea tokens: revoked here first on pulumi destroy, while Gitea runs')}\n`;
+}
+
+/** Revokes every token bootstrap creates (the catalogue's and containerd's), as the admin; never fails. */
+export function revokeAllTokensScript(c: RaibidConfig): string {
+  return [...tokenKeys(c).map((t) => revokeTokenScript(c, t.name, t.user)), revokeTokenScript(c, REGISTRY_PULL_TOKEN.name, REGISTRY_PULL_TOKEN.user)].join('');
 }
 
 /** One Gitea token of the catalogue. */

@@ -27,7 +27,7 @@ import type { Connection } from './connection.js';
 import { remoteCommand } from './remote.js';
 import { K3S_CONFIG_PATH, K3S_REGISTRIES_PATH, k3sConfigYaml, registriesYaml } from './k3s-config.js';
 import { K3S_INSTALL_SCRIPT_URL, K3S_VERSION } from './versions.js';
-import { removeFileScript, script, seedFileScript, sh, waitForApiServer, writeFileScript } from './shell.js';
+import { expand, removeFileScript, script, seedFileScript, sh, waitForApiServer, word, writeFileScript } from './shell.js';
 
 export interface K3sArgs {
   readonly connection: Connection;
@@ -53,7 +53,9 @@ export function hostsScript(c: RaibidConfig): string {
     `trap 'rm -f "$tmp"' EXIT`,
     `sed ${sh(`/^${HOSTS_BEGIN}$/,/^${HOSTS_END}$/d`)} /etc/hosts > "$tmp"`,
     `printf '%s\\n%s %s\\n%s\\n' ${sh(HOSTS_BEGIN)} "$ip" ${sh(c.registryHost)} ${sh(HOSTS_END)} >> "$tmp"`,
-    `if cmp -s "$tmp" /etc/hosts; then echo ${sh('/etc/hosts unchanged')}; else sudo tee /etc/hosts < "$tmp" > /dev/null; echo "/etc/hosts: $ip ${c.registryHost}"; fi`,
+    // Only tee needs root: the temporary file it reads is the SSH user's own.
+    '# shellcheck disable=SC2024',
+    `if cmp -s "$tmp" /etc/hosts; then echo ${sh('/etc/hosts unchanged')}; else sudo tee /etc/hosts < "$tmp" > /dev/null; echo ${word('/etc/hosts: ', expand('$ip'), ` ${c.registryHost}`)}; fi`,
   );
 }
 
@@ -67,13 +69,24 @@ export const NODE_REGISTER_TIMEOUT_SECONDS = 120;
 
 /** Installs K3S_VERSION unless it is already installed, then waits for the node to be Ready. */
 export function installScript(): string {
+  const pinnedMinor = Number(/^v1\.(\d+)\./.exec(K3S_VERSION)?.[1]);
+  if (!Number.isInteger(pinnedMinor)) throw new Error(`K3S_VERSION ${K3S_VERSION} is not v1.<minor>.<patch>+k3s<n>`);
   return script(
+    // Kubernetes upgrades one minor at a time and never goes back: refuse a pin older than what runs.
+    'if command -v k3s > /dev/null 2>&1; then',
+    `  installed=$(k3s --version | awk 'NR == 1 { print $3 }')`,
+    String.raw`  minor=$(printf '%s\n' "$installed" | sed -n 's/^v1\.\([0-9][0-9]*\)\..*/\1/p')`,
+    `  if [ -n "$minor" ] && [ "$minor" -gt ${pinnedMinor} ]; then`,
+    `    echo ${word(`k3s `, expand('$installed'), ` runs on this machine, a newer minor than the pinned ${K3S_VERSION} (src/bootstrap/versions.ts): Kubernetes cannot go back a minor version; pin a k3s of that minor or newer, or remove k3s first (sudo /usr/local/bin/k3s-uninstall.sh deletes the cluster)`)} >&2`,
+    '    exit 1',
+    '  fi',
+    'fi',
     `if command -v k3s > /dev/null 2>&1 && k3s --version | grep -qF ${sh(K3S_VERSION)}; then`,
     `  echo ${sh(`k3s ${K3S_VERSION} already installed`)}`,
     'else',
     '  tmp=$(mktemp)',
     `  trap 'rm -f "$tmp"' EXIT`,
-    `  curl -sfL --retry 3 ${sh(K3S_INSTALL_SCRIPT_URL)} -o "$tmp"`,
+    `  curl -fsSL --retry 3 ${sh(K3S_INSTALL_SCRIPT_URL)} -o "$tmp"`,
     // The config comes from /etc/rancher/k3s/config.yaml; nothing is passed as flags, so a later re-run
     // of the script cannot drop a setting.
     `  sudo env INSTALL_K3S_VERSION=${sh(K3S_VERSION)} INSTALL_K3S_EXEC=server sh "$tmp"`,
@@ -81,7 +94,7 @@ export function installScript(): string {
     ...waitForApiServer(),
     // On a first install the API server is ready before the node has registered, and `kubectl wait
     // node --all` fails with "no matching resources": wait for the node object first.
-    `for i in $(seq 1 ${NODE_REGISTER_TIMEOUT_SECONDS / 5}); do [ -n "$(sudo k3s kubectl get nodes -o name 2> /dev/null)" ] && break; sleep 5; done`,
+    `for _ in $(seq 1 ${NODE_REGISTER_TIMEOUT_SECONDS / 5}); do [ -n "$(sudo k3s kubectl get nodes -o name 2> /dev/null)" ] && break; sleep 5; done`,
     `[ -n "$(sudo k3s kubectl get nodes -o name 2> /dev/null)" ] || { echo ${sh(`no node registered with k3s within ${NODE_REGISTER_TIMEOUT_SECONDS} s; look at: sudo journalctl -u k3s`)} >&2; exit 1; }`,
     'sudo k3s kubectl wait --for=condition=Ready node --all --timeout=300s',
   );

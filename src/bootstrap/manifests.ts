@@ -1,17 +1,25 @@
 /**
- * The synthesized objects bootstrap applies, read from the synth output on disk (never a second copy):
+ * The synthesized objects bootstrap applies, read from the bootstrap commit (repo-snapshot.ts; a folder
+ * in tests), never a second copy:
  *
  *   dist/bootstrap.k8s.yaml   namespaces, storage classes, Gitea and PostgreSQL (BOOTSTRAP_BUNDLE)
  *   clusters/<name>/          the flux-system GitRepository and root Kustomization (FLUX_SOURCE)
  *
  * Both are produced by `npm run synth`; a missing file fails with that instruction.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { RaibidConfig } from '../config/resolve.js';
+import { folderTree, type SourceTree } from './repo-snapshot.js';
 import { BOOTSTRAP_BUNDLE, type Manifest } from '../gitops/render.js';
 import { FLUX_NAMESPACE, FLUX_SOURCE } from '../gitops/cluster.js';
-import { parseYaml, yamlFiles } from '../policy/documents.js';
+import { parseYaml } from '../policy/documents.js';
+
+const treeOf = (source: string | SourceTree): SourceTree => (typeof source === 'string' ? folderTree(source) : source);
+
+/** What to do when a synthesized file is missing from the tree. */
+function missing(tree: SourceTree, path: string, why: string): Error {
+  const fix = tree.name.startsWith('commit ') ? `run \`npm run synth\` and commit the result` : 'run `npm run synth` first';
+  return new Error(`${path} is missing in ${tree.name}: ${fix} (${why})`);
+}
 
 /** Kinds applied before the Secrets: what everything else lives in or binds to. */
 export const FOUNDATION_KINDS: readonly string[] = ['Namespace', 'StorageClass', 'PriorityClass'];
@@ -21,13 +29,12 @@ function isManifest(doc: unknown): doc is Manifest {
   return typeof d === 'object' && d !== null && typeof d.apiVersion === 'string' && typeof d.kind === 'string' && typeof d.metadata?.name === 'string';
 }
 
-/** Every object of dist/bootstrap.k8s.yaml under `root`. */
-export function readBootstrapBundle(root: string): Manifest[] {
-  const path = join(root, BOOTSTRAP_BUNDLE);
-  if (!existsSync(path)) {
-    throw new Error(`${BOOTSTRAP_BUNDLE} is missing in ${root}: run \`npm run synth\` first (bootstrap applies the synthesized namespaces, storage classes, Gitea and PostgreSQL from it)`);
-  }
-  const docs = parseYaml(readFileSync(path, 'utf8'), BOOTSTRAP_BUNDLE);
+/** Every object of dist/bootstrap.k8s.yaml in the tree (a folder path, or the bootstrap commit). */
+export function readBootstrapBundle(source: string | SourceTree): Manifest[] {
+  const tree = treeOf(source);
+  const text = tree.read(BOOTSTRAP_BUNDLE);
+  if (text === undefined) throw missing(tree, BOOTSTRAP_BUNDLE, 'bootstrap applies the synthesized namespaces, storage classes, Gitea and PostgreSQL from it');
+  const docs = parseYaml(text, BOOTSTRAP_BUNDLE);
   return docs.map((doc, i) => {
     if (!isManifest(doc)) throw new Error(`${BOOTSTRAP_BUNDLE}#${i}: not a Kubernetes object (apiVersion, kind and metadata.name are required); run \`npm run synth\` again`);
     if (doc.kind === 'Secret') throw new Error(`${BOOTSTRAP_BUNDLE}#${i}: Secret ${doc.metadata.name} must not be synthesized; bootstrap creates Secrets from src/secrets/catalog.ts`);
@@ -44,12 +51,13 @@ export function splitBundle(objs: readonly Manifest[]): { foundation: Manifest[]
 }
 
 /** The synthesized flux-system GitRepository and root Kustomization of clusters/<name>/, in that order. */
-export function readFluxSync(root: string, c: RaibidConfig): Manifest[] {
-  const folder = join(root, 'clusters', c.cluster.name);
-  if (!existsSync(folder)) throw new Error(`clusters/${c.cluster.name}/ is missing in ${root}: run \`npm run synth\` first (bootstrap applies the Flux sync objects from it)`);
-  const objs = yamlFiles(folder)
+export function readFluxSync(source: string | SourceTree, c: RaibidConfig): Manifest[] {
+  const tree = treeOf(source);
+  const files = tree.yamlFiles(`clusters/${c.cluster.name}`);
+  if (files.length === 0) throw missing(tree, `clusters/${c.cluster.name}/`, 'bootstrap applies the Flux sync objects from it');
+  const objs = files
     .filter((f) => !f.endsWith('/kustomization.yaml'))
-    .flatMap((f) => parseYaml(readFileSync(f, 'utf8'), f))
+    .flatMap((f) => parseYaml(tree.read(f) ?? '', f))
     .filter(isManifest);
   const pick = (kind: string): Manifest => {
     const hit = objs.find((o) => o.kind === kind && o.metadata.name === FLUX_SOURCE && o.metadata.namespace === FLUX_NAMESPACE);

@@ -23,7 +23,8 @@
  * Pulumi keeps the connection the command was created with and uses it for `delete` (token revocation on
  * destroy or replacement). When that connection no longer works (the old key was removed), forget the
  * command (`pulumi state delete <urn>`) and run `pulumi up`: it is created anew with the current
- * connection, and a token script replaces the token of the same name.
+ * connection, and a token script creates the new token, then deletes the old one of that name
+ * (tokenScript alternates between two names, so the new one exists before the old one goes).
  */
 import type * as pulumi from '@pulumi/pulumi';
 

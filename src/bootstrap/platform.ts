@@ -1,21 +1,30 @@
 /**
  * Steps 5a and 6a: the synthesized objects, applied in two groups around the Secrets.
  *
- *   Namespaces  namespaces and storage classes of the bundle, plus flux-system for the Flux Secret
+ *   Namespaces  namespaces and storage classes of the bundle, plus flux-system (by name only) for the
+ *               Flux Secret and the Flux Operator
  *   Platform    everything else of the bundle (Gitea, PostgreSQL); Deployments and StatefulSets are
  *               awaited until ready
  *
  * Each object is its own Kubernetes resource (a v1 ConfigGroup given the parsed objects), so a
- * changed manifest updates exactly that object. Flux adopts all of them afterwards.
+ * changed manifest updates exactly that object. Every one is applied under BOOTSTRAP_FIELD_MANAGER, whose
+ * fields Flux takes over at its first reconciliation (ownership.ts).
  */
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import type { RaibidConfig } from '../config/resolve.js';
 import type { Manifest } from '../gitops/render.js';
 import { FLUX_NAMESPACE } from '../gitops/cluster.js';
-import { podSecurityLabels } from '../namespaces/namespaces.js';
-import { componentLabels } from '../labels.js';
 import type { After } from './deps.js';
+import { BOOTSTRAP_FIELD_MANAGER, FIELD_MANAGER_ANNOTATION } from './ownership.js';
+
+/** The object applied under the bootstrap's field manager, which Flux overrides (ownership.ts). */
+export function withBootstrapManager<T extends Manifest>(obj: T, extra: Record<string, string> = {}): T {
+  const copy = structuredClone(obj);
+  const meta = copy.metadata as { annotations?: Record<string, string> };
+  meta.annotations = { ...meta.annotations, ...extra, [FIELD_MANAGER_ANNOTATION]: BOOTSTRAP_FIELD_MANAGER };
+  return copy;
+}
 
 /**
  * The objects as a ConfigGroup whose children carry the provider and the dependencies. PersistentVolumeClaims
@@ -26,8 +35,9 @@ export function applyManifests(name: string, objs: readonly Manifest[], provider
   const group = new k8s.yaml.ConfigGroup(
     name,
     {
-      // Copies: the ConfigGroup's transformations may not touch the caller's objects.
-      objs: objs.map((o) => structuredClone(o)),
+      // Copies (the ConfigGroup's transformations may not touch the caller's objects), each applied
+      // under the field manager Flux takes over.
+      objs: objs.map((o) => withBootstrapManager(o)),
       resourcePrefix: name,
       transformations: [
         (obj: Manifest, opts: pulumi.CustomResourceOptions) => {
@@ -52,7 +62,10 @@ export interface NamespacesArgs {
 
 export class Namespaces extends pulumi.ComponentResource {
   readonly objects: k8s.yaml.ConfigGroup;
-  /** flux-system: not in the Flux tree; holds the Flux controllers and the flux-system Secret. */
+  /**
+   * flux-system: holds the Flux Operator, the controllers and the flux-system Secret. Created by name
+   * only: the Flux Operator applies its labels (ownership.ts), so no field of it has two owners.
+   */
   readonly fluxNamespace: k8s.core.v1.Namespace;
   /** Every object this step creates. */
   readonly created: pulumi.Output<pulumi.Resource[]>;
@@ -63,7 +76,7 @@ export class Namespaces extends pulumi.ComponentResource {
     this.objects = applied.group;
     this.fluxNamespace = new k8s.core.v1.Namespace(
       `${name}-${FLUX_NAMESPACE}`,
-      { metadata: { name: FLUX_NAMESPACE, labels: { ...componentLabels(FLUX_NAMESPACE, 'namespace'), ...podSecurityLabels('restricted') } } },
+      { metadata: { name: FLUX_NAMESPACE } },
       { parent: this, provider: args.provider, dependsOn: args.after },
     );
     this.created = applied.created.apply((r) => [...r, this.fluxNamespace]);

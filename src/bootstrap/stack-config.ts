@@ -5,6 +5,7 @@
  *   pulumi config set raibid-ci:host 192.168.1.50
  *   pulumi config set raibid-ci:sshUser ubuntu
  *   pulumi config set raibid-ci:sshKeyPath ~/.ssh/id_ed25519
+ *   pulumi config set raibid-ci:hostKey "$(ssh-keyscan -t ed25519 192.168.1.50 2>/dev/null)"
  *
  * Every problem is reported at once, one line each, naming the key and the fix.
  */
@@ -30,6 +31,12 @@ export interface StackConfig {
   readonly sshKeyPath: string;
   /** The private key itself, as a secret. */
   readonly sshPrivateKey: pulumi.Output<string>;
+  /**
+   * The machine's SSH host key, `<type> <base64>` (the key part of an `ssh-keyscan` line). Every SSH
+   * connection of the bootstrap checks it (@pulumi/command's `connection.hostKey`) and refuses a machine
+   * that presents another key, so a man in the middle never receives the tokens or the kubeconfig.
+   */
+  readonly hostKey: string;
   /** Passphrase of the private key, when it has one. */
   readonly sshKeyPassphrase?: pulumi.Output<string>;
   /** raibid.yaml to read instead of the usual lookup (`--config`, $RAIBID_CONFIG, ./raibid.yaml). */
@@ -69,6 +76,34 @@ export function expandPath(p: string, cwd = process.cwd()): string {
 
 const key = (k: string) => `${CONFIG_NAMESPACE}:${k}`;
 const setHint = (k: string, example: string) => `set it with \`pulumi config set ${key(k)} ${example}\``;
+
+/** Host key types @pulumi/command (golang.org/x/crypto/ssh) can pin. */
+export const HOST_KEY_TYPES = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'] as const;
+
+const HOST_KEY_HINT = `set it with \`pulumi config set ${key('hostKey')} "$(ssh-keyscan -t ed25519 <host> 2>/dev/null)"\` and compare its fingerprint (ssh-keygen -lf) with \`sudo ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` run on the machine's console`;
+
+/**
+ * Parses a host key: an `ssh-keyscan` line (`<host> <type> <base64>`), a known_hosts line or the bare
+ * `<type> <base64>` of /etc/ssh/ssh_host_*_key.pub. Checks that the base64 is an SSH public key blob of
+ * that type (its first field is the type name), so a truncated paste fails here, not on every dial.
+ * @returns `<type> <base64>`, or a problem line naming the setting
+ */
+export function parseHostKey(text: string): { hostKey?: string; problem?: string } {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  if (lines.length !== 1) return { problem: `${key('hostKey')}: expected one host key line, got ${lines.length}; ${HOST_KEY_HINT}` };
+  const fields = lines[0].split(/\s+/);
+  const at = fields.findIndex((f) => (HOST_KEY_TYPES as readonly string[]).includes(f));
+  if (at < 0 || at + 1 >= fields.length) {
+    return { problem: `${key('hostKey')}: expected "<type> <base64 key>" with a type of ${HOST_KEY_TYPES.join(', ')}, got ${JSON.stringify(lines[0])}; ${HOST_KEY_HINT}` };
+  }
+  const [type, data] = [fields[at], fields[at + 1]];
+  const blob = /^[A-Za-z0-9+/]+={0,2}$/.test(data) ? Buffer.from(data, 'base64') : Buffer.alloc(0);
+  const nameLength = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+  if (nameLength !== type.length || blob.subarray(4, 4 + nameLength).toString('latin1') !== type) {
+    return { problem: `${key('hostKey')}: the ${type} key ${JSON.stringify(data.slice(0, 24) + (data.length > 24 ? '…' : ''))} is not a valid ${type} public key (truncated or mistyped?); ${HOST_KEY_HINT}` };
+  }
+  return { hostKey: `${type} ${data}` };
+}
 
 /** Reads the private key file; a problem line when it is missing or not a private key. */
 function readPrivateKey(path: string, shown: string): { key?: string; problem?: string } {
@@ -121,6 +156,16 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     privateKey = read.key;
   }
 
+  const hostKeyText = config.get('hostKey');
+  let hostKey = '';
+  if (hostKeyText === undefined || hostKeyText.trim() === '') {
+    problems.push(`${key('hostKey')}: missing; the bootstrap checks the machine's SSH host key on every connection; ${HOST_KEY_HINT}`);
+  } else {
+    const parsed = parseHostKey(hostKeyText);
+    if (parsed.problem) problems.push(parsed.problem);
+    hostKey = parsed.hostKey ?? '';
+  }
+
   const raibidConfig = config.get('raibidConfig');
   const kubeconfigRefresh = config.get('kubeconfigRefresh');
 
@@ -133,6 +178,7 @@ export function readStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG
     sshPort,
     sshKeyPath,
     sshPrivateKey: pulumi.secret(privateKey!),
+    hostKey,
     ...(passphrase ? { sshKeyPassphrase: passphrase } : {}),
     ...(raibidConfig ? { raibidConfig: expandPath(raibidConfig) } : {}),
     ...(kubeconfigRefresh ? { kubeconfigRefresh } : {}),

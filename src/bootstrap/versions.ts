@@ -5,10 +5,13 @@
  */
 
 /**
- * k3s release (`INSTALL_K3S_VERSION`); the stable channel at the time of pinning.
- * @see https://docs.k3s.io/release-notes/v1.36.X
+ * k3s release (`INSTALL_K3S_VERSION`): Kubernetes 1.35, the newest minor KEDA documents the pinned chart
+ * (`keda.chartVersion`, KEDA 2.20) as tested on (1.33–1.35; test/fixtures/keda/ keeps that matrix, and
+ * test/keda.test.ts fails when a bump of either leaves it). Each release ships arm64 and amd64 binaries.
+ * @see https://docs.k3s.io/release-notes/v1.35.X
+ * @see https://keda.sh/docs/2.21/operate/cluster/#kubernetes-compatibility
  */
-export const K3S_VERSION = 'v1.36.3+k3s1';
+export const K3S_VERSION = 'v1.35.5+k3s1';
 
 /**
  * The install script of exactly that release (raw file at the git tag, not the moving get.k3s.io), so the

@@ -88,10 +88,8 @@ export class BuildKit extends ComponentChart {
     const namespace = c.namespaces.buildkit;
     const name = BUILDKIT_POD_NAME;
     const labels = componentLabels(name, 'image-builder');
+    // A whole number of GiB, at least 1: checked with the config (src/config/types.ts, gibibytes).
     this.cacheGibibytes = bytes(b.cacheStorage) / 2 ** 30;
-    if (!Number.isInteger(this.cacheGibibytes) || this.cacheGibibytes < 1) {
-      throw new Error(`'buildkit.cacheStorage' (${JSON.stringify(b.cacheStorage)}) must be a whole number of GiB, at least 1, such as "50Gi"`);
-    }
 
     new kplus.ServiceAccount(this, 'service-account', { metadata: { name, namespace, labels }, automountToken: false });
     new kplus.ConfigMap(this, 'config', { metadata: { name: `${name}-config`, namespace, labels }, data: { 'buildkitd.toml': buildkitdToml(c) } });

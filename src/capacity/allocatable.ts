@@ -66,7 +66,7 @@ export interface Allocatable {
  * MemTotal down to (1 − MEMORY_TOLERANCE) × node.memory, and the plan budgets only that much, so it
  * never assumes more memory than the kubelet will see.
  */
-export const MEMORY_TOLERANCE = 0.07;
+export const MEMORY_TOLERANCE = 0.1;
 
 /** Memory the plan counts on: node.memory less MEMORY_TOLERANCE, rounded down to a MiB. */
 export function plannedNodeMemory(c: RaibidConfig): number {

@@ -123,7 +123,25 @@ function sizeAutoPools(room: Allocatable, auto: readonly PoolDemand[]): number[]
   return n;
 }
 
-/** Plans every pool. Pure and deterministic; never throws (see `problems`). */
+/** Each resource of the plan: the node key that supplies it and the pool key that asks for it. */
+const RESOURCES: readonly {
+  readonly field: keyof Allocatable;
+  readonly word: string;
+  readonly node: string;
+  readonly pool: string;
+  readonly show: (n: number) => string;
+  readonly phrase: (total: number, alloc: number) => string;
+}[] = [
+  { field: 'cpuMillis', word: 'CPU', node: 'node.cpu', pool: 'cpu', show: (n) => cores(n), phrase: (t, a) => `CPU requests (${cores(t)}) exceed the node's allocatable CPU (${cores(a)})` },
+  { field: 'memoryBytes', word: 'memory', node: 'node.memory', pool: 'memory', show: (n) => gibs(n), phrase: (t, a) => `memory requests (${gibs(t)}) exceed the node's allocatable memory (${gibs(a)})` },
+  { field: 'diskBytes', word: 'disk', node: 'node.disk', pool: 'workspace', show: (n) => gibs(n), phrase: (t, a) => `disk (volume claims and ephemeral-storage requests, ${gibs(t)}) exceeds the node's disk for them (${gibs(a)})` },
+];
+
+/**
+ * Plans every pool. Pure and deterministic; never throws (see `problems`). Each problem names the
+ * raibid.yaml key to change: a fixed pool's maxReplicas, a pool's cpu, memory or workspace, or the
+ * node.* value that is short.
+ */
 export function planCapacity(input: PlanInput): CapacityPlan {
   const { allocatable } = input;
   const platformTotal = sum(input.platform.map((l) => times(l.count, l)));
@@ -144,14 +162,35 @@ export function planCapacity(input: PlanInput): CapacityPlan {
   });
 
   const problems: string[] = [];
-  if (free.cpuMillis < 0) problems.push(`CPU requests (${cores(total.cpuMillis)}) exceed the node's allocatable CPU (${cores(allocatable.cpuMillis)}) by ${cores(-free.cpuMillis)}`);
-  if (free.memoryBytes < 0) problems.push(`memory requests (${gibs(total.memoryBytes)}) exceed the node's allocatable memory (${gibs(allocatable.memoryBytes)}) by ${gibs(-free.memoryBytes)}`);
-  if (free.diskBytes < 0) problems.push(`disk (volume claims and ephemeral-storage requests, ${gibs(total.diskBytes)}) exceeds the node's disk for them (${gibs(allocatable.diskBytes)}) by ${gibs(-free.diskBytes)}`);
+  const podsOf = (p: PoolDemand, i: number) => times(replicas[i], p);
+  for (const r of RESOURCES) {
+    if (free[r.field] >= 0) continue;
+    const over = `${r.phrase(total[r.field], allocatable[r.field])} by ${r.show(-free[r.field])}`;
+    if (platformTotal[r.field] > allocatable[r.field]) {
+      problems.push(`${r.node}: ${over}; the platform alone needs ${r.show(platformTotal[r.field])}: raise ${r.node}${r.field === 'diskBytes' ? ' or shrink the volumes' : ''}`);
+      continue;
+    }
+    // Auto pools take only what is left, so the fixed pools are what overflows.
+    input.pools.forEach((p, i) => {
+      if (p.maxReplicas === 'auto' || p[r.field] === 0) return;
+      const others = input.pools.reduce((n, o, j) => n + (j === i ? 0 : podsOf(o, j)[r.field]), 0);
+      const most = Math.max(0, Math.floor((allocatable[r.field] - platformTotal[r.field] - others) / p[r.field]));
+      problems.push(`${p.path}.maxReplicas: ${over}, with ${p.maxReplicas} pods of pool ${p.name} at ${r.show(p[r.field])} each; set it to at most ${most} (or "auto"), lower ${p.path}.${r.pool}, or raise ${r.node}`);
+    });
+  }
+  const afterPlatform = sub(allocatable, platformTotal);
   for (const p of pools) {
     const least = Math.max(1, p.minReplicas);
-    if (p.maxReplicas === 'auto' && p.replicas < least) {
-      problems.push(`${p.path}.maxReplicas: "auto" leaves room for ${p.replicas} pod${p.replicas === 1 ? '' : 's'} of pool ${p.name} (${cores(p.cpuMillis)} CPU, ${gibs(p.memoryBytes)}, ${gibs(p.diskBytes)} disk each), at least ${least} needed`);
+    if (p.maxReplicas !== 'auto' || p.replicas >= least) continue;
+    const short = RESOURCES.find((r) => p[r.field] > afterPlatform[r.field]);
+    if (short) {
+      problems.push(`${p.path}.${short.pool}: one pod of pool ${p.name} needs ${short.show(p[short.field])} ${short.word}, but the node has only ${short.show(Math.max(0, afterPlatform[short.field]))} left after the platform; lower it or raise ${short.node}`);
+      continue;
     }
+    const fixed = input.pools.filter((o) => o.maxReplicas !== 'auto').map((o) => `${o.path}.maxReplicas`);
+    const room = `"auto" leaves room for ${p.replicas} pod${p.replicas === 1 ? '' : 's'} of pool ${p.name} (${cores(p.cpuMillis)} CPU, ${gibs(p.memoryBytes)}, ${gibs(p.diskBytes)} disk each)`;
+    if (p.minReplicas > 1 && podsIn(p, afterPlatform) < p.minReplicas && fixed.length === 0) problems.push(`${p.path}.minReplicas: ${p.minReplicas}, but ${room}; lower it or raise node.cpu, node.memory or node.disk`);
+    else problems.push(`${p.path}.maxReplicas: ${room}, at least ${least} needed${fixed.length > 0 ? `; lower ${fixed.join(', ')}` : ''}`);
   }
   return { allocatable, platform: input.platform, platformTotal, pools, total, free, problems, fits: problems.length === 0 };
 }

@@ -104,6 +104,9 @@ function workloadLine(source: string, o: Json, count: number, spec: Json | undef
   return [{ source, name: `${o.kind} ${o.metadata?.namespace ?? '-'}/${o.metadata?.name}`, count, ...r, diskBytes: r.diskBytes + claimsPerPod }];
 }
 
+/** The kinds objectRequestLines counts; every other kind requests nothing. */
+export const REQUESTING_KINDS: ReadonlySet<string> = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'PersistentVolumeClaim', 'DaemonSet', 'Job', 'CronJob', 'Pod', 'HelmRelease']);
+
 /** Request lines of one synthesized object (none for objects that run no pods). */
 export function objectRequestLines(source: string, o: Json): RequestLine[] {
   switch (o.kind) {

@@ -25,6 +25,19 @@ export interface ApiPool {
   readonly running: number;
   readonly dead: number;
   readonly agents: number;
+  /** Most agents the capacity plan gives the pool (null or absent: the API does not know). */
+  readonly planned?: number | null;
+}
+
+/** The cluster (GET /api/v1/cluster): the node's CPU (millicores) and memory (bytes), agents against the plan. */
+export interface ApiCluster {
+  readonly name: string | null;
+  readonly node: {
+    readonly cpu: { readonly capacityMillis: number; readonly allocatableMillis: number; readonly usedMillis: number | null };
+    readonly memory: { readonly capacityBytes: number; readonly allocatableBytes: number; readonly usedBytes: number };
+  } | null;
+  readonly agents: { readonly running: number; readonly planned: number | null };
+  readonly pools: readonly { readonly name: string; readonly mode: string; readonly agents: number; readonly planned: number | null }[];
 }
 
 /** An agent with a live heartbeat (GET /api/v1/agents). */
@@ -221,6 +234,16 @@ export class ApiClient {
 
   async pools(): Promise<ApiPool[]> {
     return (await this.json<{ pools: ApiPool[] }>('GET', '/api/v1/pools', 'listing pools')).body.pools;
+  }
+
+  /** The cluster's figures; undefined from an API that predates GET /api/v1/cluster. */
+  async cluster(): Promise<ApiCluster | undefined> {
+    try {
+      return (await this.json<ApiCluster>('GET', '/api/v1/cluster', 'reading the cluster')).body;
+    } catch (e) {
+      if (e instanceof ApiClientError && e.kind === 'not-found') return undefined;
+      throw e;
+    }
   }
 
   async agents(): Promise<ApiAgent[]> {

@@ -14,7 +14,7 @@
  */
 import { JOB_ID_PATTERN, JOB_STATUSES, type JobStatus } from '../jobs/record.js';
 import { parse, UsageError, type ParsedArgs } from './args.js';
-import { ApiClient, ApiClientError, logLines, type ApiJob, type TriggerResponse } from './client.js';
+import { ApiClient, ApiClientError, logLines, type ApiCluster, type ApiJob, type TriggerResponse } from './client.js';
 import { apiTargetOf } from './config.js';
 import { branchOf, cacheLine, ENDED, formatAgo, formatDuration, jobDurationMs, statusSymbol, stepLine, table } from './format.js';
 import type { CliIo } from './main.js';
@@ -214,9 +214,9 @@ export async function runJobCommand(command: string, rest: readonly string[], io
       if (a.values.help) return io.out(JOB_HELP.status), 0;
       noMore(a, 'status', 0);
       const client = clientFor(a, io);
-      const [pools, agents] = await Promise.all([client.pools(), client.agents()]);
-      if (a.values.json) return json(io, { pools, agents }), 0;
-      for (const l of statusLines(pools, agents, now())) io.out(l);
+      const [pools, agents, cluster] = await Promise.all([client.pools(), client.agents(), client.cluster()]);
+      if (a.values.json) return json(io, { cluster: cluster ?? null, pools, agents }), 0;
+      for (const l of statusLines(pools, agents, now(), cluster)) io.out(l);
       return 0;
     }
     default:
@@ -271,9 +271,21 @@ export function jobDetail(j: ApiJob, now: number): string[] {
   return out;
 }
 
-/** `raibid status`: pools, agents, dead letters. */
-export function statusLines(pools: Awaited<ReturnType<ApiClient['pools']>>, agents: Awaited<ReturnType<ApiClient['agents']>>, now: number): string[] {
-  const out = table(pools, [
+/** "cluster dgx-spark: cpu 3.2/18 cores, memory 41/110 GiB (in use/allocatable), agents 4 of 12 planned". */
+export function clusterLine(c: ApiCluster): string {
+  const cores = (m: number) => String(Math.round(m / 100) / 10);
+  const gib = (b: number) => String(Math.round(b / 2 ** 29) / 2);
+  const parts = [
+    ...(c.node ? [`cpu ${c.node.cpu.usedMillis === null ? '?' : cores(c.node.cpu.usedMillis)}/${cores(c.node.cpu.allocatableMillis)} cores, memory ${gib(c.node.memory.usedBytes)}/${gib(c.node.memory.allocatableBytes)} GiB (in use/allocatable)`] : ['node figures unavailable']),
+    `agents ${c.agents.running}${c.agents.planned === null ? '' : ` of ${c.agents.planned} planned`}`,
+  ];
+  return `cluster ${c.name ?? '(unnamed)'}: ${parts.join(', ')}`;
+}
+
+/** `raibid status`: the cluster, pools, agents, dead letters. */
+export function statusLines(pools: Awaited<ReturnType<ApiClient['pools']>>, agents: Awaited<ReturnType<ApiClient['agents']>>, now: number, cluster?: ApiCluster): string[] {
+  const out = cluster ? [clusterLine(cluster), ''] : [];
+  out.push(...table(pools, [
     { title: 'POOL', value: (p) => p.name },
     { title: 'MODE', value: (p) => p.mode },
     { title: 'QUEUED', value: (p) => (p.lag === null ? '?' : String(p.lag)), right: true },
@@ -281,7 +293,8 @@ export function statusLines(pools: Awaited<ReturnType<ApiClient['pools']>>, agen
     { title: 'RUNNING', value: (p) => String(p.running), right: true },
     { title: 'DEAD', value: (p) => String(p.dead), right: true },
     { title: 'AGENTS', value: (p) => String(p.agents), right: true },
-  ]);
+    { title: 'PLAN', value: (p) => (p.planned === null || p.planned === undefined ? '-' : String(p.planned)), right: true },
+  ]));
   out.push('');
   if (agents.length === 0) out.push('no agents running (ephemeral and direct pools start agents when jobs are queued)');
   else

@@ -316,7 +316,9 @@ export async function scalePool(o: ScaleOptions): Promise<ScaleResult> {
     });
     if (synth.signal) return { ok: false, pool: o.pool, from, to, summary: `synth was stopped (${synth.signal}); ${CONFIG_FILE} is unchanged`, diff, synth: synth.output, commit: [] };
     if (synth.code !== 0) {
-      const firstProblem = synth.output.find((l) => /^\s+- /.test(l))?.trim().replace(/^- /, '') ?? synth.output.find((l) => l.trim() !== '') ?? `synth exited ${synth.code}`;
+      // A config refusal lists `  <file>: <key>: <problem>` lines; a budget table, `  - <problem>` lines.
+      const configLine = synth.output.find((l) => l.startsWith(`  ${file}: `))?.slice(`  ${file}: `.length);
+      const firstProblem = configLine ?? synth.output.find((l) => /^\s+- /.test(l))?.trim().replace(/^- /, '') ?? synth.output.find((l) => l.trim() !== '') ?? `synth exited ${synth.code}`;
       return { ok: false, pool: o.pool, from, to, summary: `synth refused maxReplicas ${to} for pool ${o.pool}: ${firstProblem}; ${CONFIG_FILE} is unchanged`, diff, synth: synth.output, commit: [] };
     }
     restore = false;

@@ -1,28 +1,43 @@
 /**
- * Loads raibid.yaml (optional), applies defaults, and rejects invalid values with every problem listed:
+ * Loads raibid.yaml (optional), applies defaults, and rejects invalid values with every problem listed
+ * in one pass (YAML, schema, contradictions between keys; src/synth.ts adds the capacity plan's):
  *
  *   raibid.yaml is invalid (2 problems):
- *     raibid.yaml: agents.pools[0].maxReplicas: expected an integer ≥ 1 or "auto", got "ten"
- *     raibid.yaml: redis.storage: expected a memory quantity such as "512Mi" or "4Gi", got "lots"
+ *     raibid.yaml: agents.pools[0].maxReplicas: expected a number or "auto", got "ten"
+ *     raibid.yaml: namespaces.ci: "kube-system" is a namespace Kubernetes, k3s or Flux owns (…)
+ *
+ * Values are shown shortened (src/config/formats.ts, `quote`): a huge value is never echoed in full.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { z } from 'zod';
-import { raibidSchema, type ParsedConfig } from './schema.js';
-import { bytes, cpuMillis, durationSeconds, formatBytes, formatCpu } from './quantity.js';
+import { raibidSchema } from './schema.js';
 import { resolveConfig, type RaibidConfig } from './resolve.js';
-import { mirrorContradictions } from './sections/mirrors.js';
+import { checkContradictions } from './contradictions.js';
+import { brief, quote } from './formats.js';
+
+export { checkContradictions };
 
 /** The config file looked for when no path is given. */
 export const DEFAULT_CONFIG_FILE = 'raibid.yaml';
 
-/** Raised for an invalid config; `problems` has one line per problem, each naming the key path. */
+/** Longest problem line; a longer one (only a pathological value gets there) is cut. */
+const MAX_LINE = 600;
+
+/**
+ * Raised for an invalid config; `problems` has one line per problem, each naming the key path.
+ * `detail` (the capacity plan's tables, for instance) follows the list.
+ */
 export class ConfigError extends Error {
+  readonly problems: readonly string[];
   constructor(
     readonly file: string,
-    readonly problems: readonly string[],
+    problems: readonly string[],
+    readonly detail?: string,
   ) {
-    super(`${file} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  ${file}: ${p}`).join('\n')}`);
+    const lines = problems.map((p) => brief(p, MAX_LINE));
+    super(`${file} is invalid (${lines.length} problem${lines.length === 1 ? '' : 's'}):\n${lines.map((p) => `  ${file}: ${p}`).join('\n')}${detail ? `\n\n${detail}` : ''}`);
+    this.problems = lines;
     this.name = 'ConfigError';
   }
 }
@@ -32,7 +47,7 @@ type Path = readonly PropertyKey[];
 /** `agents.pools[0].maxReplicas` */
 export function formatPath(path: Path): string {
   let out = '';
-  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out ? `.${String(k)}` : String(k);
+  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out ? `.${brief(String(k))}` : brief(String(k));
   return out || '(top level)';
 }
 
@@ -45,9 +60,6 @@ function valueAt(root: unknown, path: Path): { found: boolean; value?: unknown }
   return { found: true, value: cur };
 }
 
-function show(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? 'a list' : v === null ? 'null' : typeof v === 'object' ? 'a mapping' : String(v);
-}
 
 const JSON_SCHEMA = z.toJSONSchema(raibidSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 
@@ -109,65 +121,124 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], input: unkno
       continue;
     }
     const at = valueAt(input, issue.path);
-    lines.push(`${formatPath(issue.path)}: ${expectation(issue)}, got ${at.found ? show(at.value) : 'nothing'}`);
+    if (typeof at.value === 'number' && !Number.isFinite(at.value)) {
+      lines.push(`${formatPath(issue.path)}: expected a finite number, got ${at.value}`);
+      continue;
+    }
+    lines.push(`${formatPath(issue.path)}: ${expectation(issue)}, got ${at.found ? quote(at.value) : 'nothing'}`);
   }
   return lines;
 }
 
-/** Contradictions between otherwise valid values; each line names the key path. */
-export function checkContradictions(c: ParsedConfig): string[] {
+/** Most alias expansions one document may make (the yaml package's guard against "billion laughs"). */
+export const MAX_ALIAS_COUNT = 100;
+
+/** The config path of a node's key within the document, and its line, for duplicate keys. */
+function duplicateKeys(doc: Document, lines: LineCounter): string[] {
   const out: string[] = [];
-  const node = c.node;
-  const allocCpu = node.cpu * 1000 - cpuMillis(node.systemReserved.cpu) - cpuMillis(node.kubeReserved.cpu);
-  const allocMem = bytes(node.memory) - bytes(node.systemReserved.memory) - bytes(node.kubeReserved.memory) - bytes(node.evictionHard);
-  if (allocCpu <= 0) out.push(`node.systemReserved.cpu: reservations (${formatCpu(node.cpu * 1000 - allocCpu)}) leave no CPU of node.cpu (${node.cpu}) for pods`);
-  if (allocMem <= 0) out.push(`node.systemReserved.memory: reservations leave no memory of node.memory (${node.memory}) for pods`);
-
-  const limits: [string, { memory: string; memoryLimit: string; cpu: string | number; cpuLimit?: string | number }][] = [
-    ['gitea.resources', c.gitea.resources],
-    ['gitea.postgres.resources', c.gitea.postgres.resources],
-    ['redis.resources', c.redis.resources],
-    ['api.resources', c.api.resources],
-    ['buildkit.resources', c.buildkit.resources],
-  ];
-  c.agents.pools.forEach((p, i) => limits.push([`agents.pools[${i}]`, { memory: p.memory, memoryLimit: p.memoryLimit ?? p.memory, cpu: p.cpu, cpuLimit: p.cpuLimit }]));
-  for (const [path, r] of limits) {
-    if (bytes(r.memoryLimit) < bytes(r.memory)) out.push(`${path}.memoryLimit: ${JSON.stringify(r.memoryLimit)} is below the memory request ${JSON.stringify(r.memory)}; set it ≥ memory`);
-    if (r.cpuLimit !== undefined && cpuMillis(r.cpuLimit) < cpuMillis(r.cpu)) out.push(`${path}.cpuLimit: ${JSON.stringify(r.cpuLimit)} is below the CPU request ${JSON.stringify(r.cpu)}; set it ≥ cpu`);
-  }
-
-  const names = new Map<string, number>();
-  const queues = new Map<string, number>();
-  c.agents.pools.forEach((p, i) => {
-    const at = `agents.pools[${i}]`;
-    if (names.has(p.name)) out.push(`${at}.name: duplicate pool name ${JSON.stringify(p.name)} (also agents.pools[${names.get(p.name)}]); pool names must be unique`);
-    else names.set(p.name, i);
-    const queue = `${p.stream ?? `ci-${p.name}`}\u0000${p.group}`;
-    if (queues.has(queue)) out.push(`${at}.stream: pools ${queues.get(queue)} and ${i} both consume stream ${JSON.stringify(p.stream ?? `ci-${p.name}`)} with group ${JSON.stringify(p.group)} and would take each other's jobs; give one another stream or group`);
-    else queues.set(queue, i);
-    if (p.slots !== undefined && p.mode !== 'pooled') out.push(`${at}.slots: only pooled pools have slots, but mode is ${JSON.stringify(p.mode)}; remove slots or set mode: pooled`);
-    if (p.minReplicas > 0 && p.mode === 'direct') out.push(`${at}.minReplicas: direct pools start one Job per task and keep no idle agents; remove minReplicas or use mode: pooled`);
-    if (typeof p.maxReplicas === 'number' && p.minReplicas > p.maxReplicas) out.push(`${at}.minReplicas: ${p.minReplicas} is above maxReplicas ${p.maxReplicas}`);
-    if (allocCpu > 0 && cpuMillis(p.cpu) > allocCpu) out.push(`${at}.cpu: one agent requests ${JSON.stringify(p.cpu)} but the node has only ${formatCpu(allocCpu)} CPU allocatable (node.cpu − reservations)`);
-    if (p.image !== undefined && p.toolchain !== undefined) out.push(`${at}.toolchain: ${JSON.stringify(p.toolchain)} names an image raibid-ci builds, but image is set too (${JSON.stringify(p.image)}); keep one of them`);
-    if (allocMem > 0 && bytes(p.memory) > allocMem) out.push(`${at}.memory: one agent requests ${JSON.stringify(p.memory)} but the node has only ${formatBytes(allocMem)} allocatable (node.memory − reservations − eviction)`);
-  });
-  const n = c.namespaces;
-  for (const [key, other] of [['ci', n.ci], ['buildkit', n.buildkit]] as const) {
-    // The build Jobs' namespace holds the admin's package token: agents and the API (ci) may create pods
-    // there, and the buildkit namespace is the Pod Security exception; neither may share it.
-    if (n.images === other) out.push(`namespaces.images: ${JSON.stringify(n.images)} is also namespaces.${key}; the image builds need a namespace of their own`);
-  }
-  if (!c.buildkit.enabled) {
-    // The default images are built in the cluster by BuildKit (infrastructure/images).
-    const built = [...(c.api.image === undefined ? ['api'] : []), ...c.agents.pools.flatMap((p, i) => (p.image === undefined ? [`agents.pools[${i}]`] : []))];
-    if (built.length > 0) out.push(`buildkit.enabled: false, but ${built.join(', ')} run${built.length === 1 ? 's' : ''} an image raibid-ci builds in the cluster with BuildKit; enable buildkit, or set ${built.map((b) => `${b}.image`).join(', ')} to images you build and push yourself`);
-  }
-  out.push(...mirrorContradictions(c));
-  const defaultPool = c.jobs.defaultPool;
-  if (defaultPool !== undefined && !names.has(defaultPool)) out.push(`jobs.defaultPool: ${JSON.stringify(defaultPool)} is not a pool of agents.pools (${[...names.keys()].join(', ')})`);
-  if (durationSeconds(c.jobs.retention) < 86_400) out.push(`jobs.retention: ${JSON.stringify(c.jobs.retention)} is under 24h; finished jobs must stay visible for at least a day, such as "7d"`);
+  const line = (node: { range?: [number, number, number] | null } | null | undefined) => (node?.range ? lines.linePos(node.range[0]).line : '?');
+  const walk = (node: unknown, path: PropertyKey[]) => {
+    if (isMap(node)) {
+      const seen = new Map<string, unknown>();
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key === undefined) continue;
+        const first = seen.get(key);
+        if (first !== undefined) out.push(`${formatPath([...path, key])}: duplicate key at line ${line(pair.key as never)} (first at line ${line(first as never)}); keep one of them`);
+        else seen.set(key, pair.key);
+        walk(pair.value, [...path, key]);
+      }
+    } else if (isSeq(node)) node.items.forEach((item, i) => walk(item, [...path, i]));
+  };
+  walk(doc.contents, []);
   return out;
+}
+
+/** The line of the first alias (`*name`) in a document. */
+function firstAliasLine(doc: Document, lines: LineCounter): number | string {
+  let at: number | string = '?';
+  visit(doc, {
+    Alias(_, node) {
+      if (node.range) at = lines.linePos(node.range[0]).line;
+      return visit.BREAK;
+    },
+  });
+  return at;
+}
+
+/** The YAML text as a plain value, or the problems that keep it from being one (each naming a line or a key). */
+function readYaml(text: string): { value?: unknown; problems: string[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: true, lineCounter: lines });
+  const problems = [
+    ...doc.errors.map((e) => `line ${e.linePos?.[0].line ?? '?'}: ${brief(e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''), 200)}`),
+    ...duplicateKeys(doc, lines),
+  ];
+  if (problems.length > 0) return { problems };
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {}, problems };
+  } catch (e) {
+    if (e instanceof ReferenceError && /excessive alias count/i.test(e.message)) {
+      return { problems: [`line ${firstAliasLine(doc, lines)}: too many aliases: the document expands YAML aliases (*name) more than ${MAX_ALIAS_COUNT} times, as a "billion laughs" document does; write the values out`] };
+    }
+    return { problems: [`line ${firstAliasLine(doc, lines)}: ${brief((e as Error).message, 200)}`] };
+  }
+}
+
+/** Issue paths as config paths; unknown keys count as their own path. */
+function issuePaths(issues: readonly z.core.$ZodIssue[]): Path[] {
+  return issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((k) => [...i.path, k]) : [i.path]));
+}
+
+function deleteAt(root: unknown, path: Path): void {
+  let cur: unknown = root;
+  for (const k of path.slice(0, -1)) {
+    if (cur === null || typeof cur !== 'object') return;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  if (cur !== null && typeof cur === 'object' && !Array.isArray(cur)) delete (cur as Record<PropertyKey, unknown>)[path[path.length - 1]];
+}
+
+/** What a config text holds: every problem found, and the config as far as it could be read. */
+export interface ConfigInspection {
+  /** One line per problem, each naming the key path (or a line of the file); empty when the config is valid. */
+  readonly problems: readonly string[];
+  /**
+   * The config, fully resolved. When there are problems, values the schema refused are replaced by
+   * their defaults (their paths are in `broken`); undefined when even that fails.
+   */
+  readonly config?: RaibidConfig;
+  /** Paths whose values were replaced by defaults. */
+  readonly broken: readonly string[];
+}
+
+/**
+ * Reads config text and finds every problem in one pass: YAML, schema, and the contradictions between
+ * keys, these checked on the values that passed the schema (a refused value is replaced by its default,
+ * and no contradiction is reported about it).
+ */
+export function inspectConfig(text: string): ConfigInspection {
+  const yaml = readYaml(text);
+  if (yaml.problems.length > 0) return { problems: yaml.problems, broken: [] };
+  const input = yaml.value;
+  if (typeof input !== 'object' || Array.isArray(input) || input === null) return { problems: [`(top level): expected a mapping of settings, got ${quote(input)}`], broken: [] };
+  let parsed = raibidSchema.safeParse(input);
+  const problems = parsed.success ? [] : describeIssues(parsed.error.issues, input);
+  const broken: string[] = [];
+  // Best effort: drop each refused value (its default applies), then, if that is not enough, each
+  // section that still has a problem.
+  const repaired = structuredClone(input) as Record<string, unknown>;
+  for (let round = 0; !parsed.success && round < 2; round++) {
+    for (const path of issuePaths(parsed.error.issues)) {
+      const at = round === 0 && typeof path[path.length - 1] !== 'number' ? path : path.slice(0, 1);
+      if (at.length === 0) continue;
+      broken.push(formatPath(at));
+      deleteAt(repaired, at);
+    }
+    parsed = raibidSchema.safeParse(repaired);
+  }
+  if (!parsed.success) return { problems, broken };
+  return { problems: [...problems, ...checkContradictions(parsed.data, broken)], config: resolveConfig(parsed.data), broken };
 }
 
 /**
@@ -175,17 +246,15 @@ export function checkContradictions(c: ParsedConfig): string[] {
  * @param file the name shown in messages
  */
 export function parseConfig(text: string, file = DEFAULT_CONFIG_FILE): RaibidConfig {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => `line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`));
-  }
-  const input: unknown = doc.toJS() ?? {};
-  if (typeof input !== 'object' || Array.isArray(input) || input === null) throw new ConfigError(file, [`(top level): expected a mapping of settings, got ${show(input)}`]);
-  const parsed = raibidSchema.safeParse(input);
-  if (!parsed.success) throw new ConfigError(file, describeIssues(parsed.error.issues, input));
-  const contradictions = checkContradictions(parsed.data);
-  if (contradictions.length > 0) throw new ConfigError(file, contradictions);
-  return resolveConfig(parsed.data);
+  const { problems, config } = inspectConfig(text);
+  if (problems.length > 0 || !config) throw new ConfigError(file, problems);
+  return config;
+}
+
+/** The text of the config at `path`; ConfigError when there is no such file. */
+export function readConfigText(path: string): string {
+  if (!existsSync(path)) throw new ConfigError(path, ['(top level): file not found']);
+  return readFileSync(path, 'utf8');
 }
 
 /** Which config file to read: `--config PATH`, else $RAIBID_CONFIG, else ./raibid.yaml when present. */
@@ -205,8 +274,7 @@ export function configPath(argv: readonly string[] = process.argv.slice(2), env:
 /** Loads the config at `path` (a missing explicit path is an error), or the embedded defaults when undefined. */
 export function loadConfig(path?: string): RaibidConfig {
   if (path === undefined) return parseConfig('', '(defaults)');
-  if (!existsSync(path)) throw new ConfigError(path, ['(top level): file not found']);
-  return parseConfig(readFileSync(path, 'utf8'), path);
+  return parseConfig(readConfigText(path), path);
 }
 
 /** The embedded DGX Spark defaults, fully resolved. */

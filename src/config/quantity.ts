@@ -32,6 +32,38 @@ export function bytes(q: string | number): number {
   return Math.round(Number(m[1]) * (BINARY[unit] ?? DECIMAL[unit]));
 }
 
+/** Largest CPU quantity in millicores: node.cpu's bound, 1024 cores. */
+export const MAX_CPU_MILLIS = 1024 * 1000;
+/** Smallest and largest memory or storage quantity: 1Mi and 1Pi. */
+export const MIN_BYTES = 2 ** 20;
+export const MAX_BYTES = 2 ** 50;
+
+/** Why a CPU quantity is out of range (1m to 1024 cores, whole millicores), undefined when it is in range. */
+export function cpuRangeProblem(q: string | number): string | undefined {
+  if (typeof q === 'number' && !Number.isFinite(q)) return 'expected a finite number of cores';
+  const exact = typeof q === 'number' ? q * 1000 : cpuMillisExact(q);
+  if (exact === undefined) return 'expected a CPU quantity such as "500m" or "2"';
+  if (!Number.isFinite(exact) || exact > MAX_CPU_MILLIS) return 'expected at most 1024 cores';
+  if (exact <= 0) return 'expected more than 0 (a container with no CPU request is scheduled anywhere)';
+  if (Math.abs(exact - Math.round(exact)) > 1e-6) return 'expected a whole number of millicores (at least "1m")';
+  return undefined;
+}
+
+/** Why a memory or storage quantity is out of range (1Mi to 1Pi), undefined when it is in range. */
+export function bytesRangeProblem(q: string): string | undefined {
+  const n = bytes(q);
+  if (!Number.isFinite(n) || n > MAX_BYTES) return 'expected at most 1Pi';
+  if (n < MIN_BYTES) return n === 0 ? 'expected more than 0' : 'expected at least 1Mi';
+  return undefined;
+}
+
+function cpuMillisExact(q: string): number | undefined {
+  const m = QUANTITY.exec(q);
+  if (!m || (m[2] && m[2] in BINARY)) return undefined;
+  const n = Number(m[1]);
+  return m[2] === 'm' ? n : n * (DECIMAL[m[2] ?? ''] ?? 1) * 1000;
+}
+
 /** Millicores as the shortest readable CPU quantity: 2000 → "2", 250 → "250m". */
 export function formatCpu(millis: number): string {
   return millis % 1000 === 0 ? String(millis / 1000) : `${millis}m`;

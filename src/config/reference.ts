@@ -12,6 +12,7 @@ function typeOf(n: Node): string {
   if (n.const !== undefined) return JSON.stringify(n.const);
   if (n.anyOf) return n.anyOf.map(typeOf).join(' \\| ');
   if (n.type === 'array') return `list of ${n.items ? typeOf(n.items) : 'values'}`;
+  if (Array.isArray(n.type)) return n.type.join(' \\| ');
   if (n.format) return `${n.type} (${n.format})`;
   return String(n.type ?? 'value');
 }
@@ -44,7 +45,13 @@ export function configReference(): string {
     'Every key is optional: with no raibid.yaml at all, these defaults describe a DGX Spark. Editors that',
     'read `raibid.schema.json` (add `# yaml-language-server: $schema=./raibid.schema.json` at the top of',
     'raibid.yaml) complete and check keys as you type. `npm run synth` rejects unknown keys, wrong types,',
-    'out-of-range values and contradictions, naming each key.',
+    'out-of-range values and contradictions, naming each key, all in one run, and writes nothing then.',
+    '',
+    'Ranges of the value types: a CPU quantity (`"500m"`, `"2"` or a number of cores) is more than 0, in',
+    'whole millicores, at most 1024 cores; a memory or storage quantity (`"512Mi"`, `"4Gi"`) is from 1Mi to',
+    '1Pi (container requests and limits in whole MiB, volume sizes in whole GiB); a duration (`"30m"`, `"7d"`)',
+    'is from 1s to 366d (Flux\'s `flux.*` durations: Go syntax without days, at most 24h); a cron schedule',
+    'has five in-range fields; an image is a reference with a tag or a sha256 digest (never `latest`).',
     '',
     '| key | type | default | meaning |',
     '| --- | --- | --- | --- |',

@@ -8,8 +8,9 @@
  *   webhooks only to the API's in-cluster host, secrets read from the mounted `gitea-secrets` Secret.
  * - Writable paths on a read-only root: /var/lib/gitea (retained claim `gitea-data`, `gitea.storage`),
  *   /etc/gitea (emptyDir: the entrypoint rewrites app.ini at every start), /tmp (emptyDir).
- * - The `configure` init container migrates the schema and creates the admin (admin-script.ts; read its
- *   note on the admin password, which the Gitea CLI takes only as an argument).
+ * - The `configure` init container migrates the schema and creates the admin with a throwaway random
+ *   password (admin-script.ts): the Gitea CLI takes a password only as an argument, so bootstrap sets the
+ *   real one through the API, and the pod mounts only the `username` key of the gitea-admin Secret.
  * - Pods of Gitea and PostgreSQL carry the platform PriorityClass (src/scheduling/priority-classes.ts):
  *   under node memory pressure the kubelet evicts agents first.
  * - Services: `gitea-http` (ClusterIP, 3000) and `gitea-ssh` (ClusterIP, 2222) in the cluster; `gitea`
@@ -21,10 +22,10 @@ import { Duration } from 'cdk8s';
 import { Deployment, DeploymentStrategy, EnvValue, FsGroupChangePolicy, ImagePullPolicy, LabelSelector, Pods, Probe, Secret, Service, ServiceAccount, ServiceType, Volume } from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
 import { ComponentChart, type ComponentChartProps } from '../gitops/component.js';
-import { API_SERVICE, POSTGRES_PORT, GITEA_HTTP_PORT, GITEA_HTTP_SERVICE, GITEA_LAN_SERVICE, GITEA_SSH_PORT, GITEA_SSH_SERVICE } from '../endpoints.js';
+import { API_SERVICE, POSTGRES_PORT, GITEA_HTTP_PORT, GITEA_HTTP_SERVICE, GITEA_LAN_HTTP_PORT, GITEA_LAN_SERVICE, GITEA_LAN_SSH_PORT, GITEA_SSH_PORT, GITEA_SSH_SERVICE } from '../endpoints.js';
 import { componentLabels, selectorLabels } from '../labels.js';
 import { secretName } from '../secrets/catalog.js';
-import { allowTraffic, type Peer } from '../network/policy.js';
+import { allowTraffic, type IngressPeer } from '../network/policy.js';
 import { RetainedClaim } from '../storage/retained-claim.js';
 import { PLATFORM_PRIORITY_CLASS } from '../scheduling/priority-classes.js';
 import { IMAGE_BUILD_APP } from '../images/catalog.js';
@@ -35,13 +36,14 @@ import { GiteaPostgres, POSTGRES_POD_LABELS } from './postgres.js';
 
 /** Name of the Gitea workload (its `app.kubernetes.io/name`). */
 export const GITEA_APP = 'gitea';
+/** The server container of the Gitea pod (bootstrap runs the Gitea CLI in it with `kubectl exec`). */
+export const GITEA_CONTAINER = 'gitea';
 /** Labels Gitea pods are selected by. */
 export const GITEA_POD_LABELS: Readonly<Record<string, string>> = selectorLabels(GITEA_APP);
 /** Name of the Gitea data claim. */
 export const GITEA_DATA_CLAIM = 'gitea-data';
 /** Ports of the LAN LoadBalancer (host ports on the node). */
-export const GITEA_LAN_HTTP_PORT = 80;
-export const GITEA_LAN_SSH_PORT = GITEA_SSH_PORT;
+export { GITEA_LAN_HTTP_PORT, GITEA_LAN_SSH_PORT };
 /** UID/GID of the rootless image's `git` user. */
 export const GITEA_UID = 1000;
 /** Label of Flux's source-controller pods, which clone the GitOps repository. */
@@ -56,12 +58,8 @@ export class Gitea extends ComponentChart {
     const c = props.config;
     const g = c.gitea;
     const namespace = c.namespaces.infrastructure;
-    if (g.registry.tls) {
-      throw new Error(`'gitea.registry.tls' is true, but raibid-ci does not provision a TLS certificate for ${c.registryHost} yet; set it to false (plain HTTP on the LAN, and k3s is told the registry is insecure)`);
-    }
-    if ([GITEA_LAN_HTTP_PORT, GITEA_LAN_SSH_PORT].includes(c.api.lanPort)) {
-      throw new Error(`'api.lanPort' (${c.api.lanPort}) collides with Gitea's LAN ports ${GITEA_LAN_HTTP_PORT} and ${GITEA_LAN_SSH_PORT}: k3s ServiceLB binds each LoadBalancer port on the node once; choose another port`);
-    }
+    // gitea.registry.tls and the node ports (api.lanPort against Gitea's) are checked with the config
+    // (src/config/contradictions.ts).
 
     const labels = componentLabels(GITEA_APP, 'git-server');
     const claim = new RetainedClaim(this, 'data', { config: c, name: GITEA_DATA_CLAIM, namespace, size: g.storage, sizeKey: 'gitea.storage', labels });
@@ -74,7 +72,12 @@ export class Gitea extends ComponentChart {
     const tmp = Volume.fromEmptyDir(this, 'tmp-volume', 'tmp');
     const secrets = secretVolume('secrets-volume', 'secrets', 'gitea-secrets');
     const database = secretVolume('db-volume', 'database', 'gitea-postgres');
-    const admin = secretVolume('admin-volume', 'admin', 'gitea-admin');
+    // Only the username: the admin's password is set by bootstrap through the API (admin-script.ts).
+    const admin = Volume.fromSecret(this, 'admin-volume', Secret.fromSecretName(this, 'admin-volume-ref', secretName('gitea-admin')), {
+      name: 'admin',
+      defaultMode: 0o440,
+      items: { username: { path: 'username' } },
+    });
     const mounts = [
       { volume: data, path: GITEA_WORK_DIR },
       { volume: appIni, path: GITEA_CONFIG_DIR },
@@ -112,7 +115,7 @@ export class Gitea extends ComponentChart {
       ],
       containers: [
         {
-          name: 'gitea',
+          name: GITEA_CONTAINER,
           image: g.image,
           imagePullPolicy: ImagePullPolicy.IF_NOT_PRESENT,
           ports: [
@@ -145,7 +148,7 @@ export class Gitea extends ComponentChart {
     const postgres = new GiteaPostgres(this, 'postgres', { config: c, clientPods: GITEA_POD_LABELS });
     this.requests = sumRequests(podRequests([requestsOf(g.resources)], [requestsOf(g.resources)]), postgres.requests);
 
-    const inCluster: Peer[] = [
+    const inCluster: IngressPeer[] = [
       // Agents clone and push images, the API reads repositories: both in the ci namespace.
       { namespace: c.namespaces.ci },
       { namespace: 'flux-system', pods: FLUX_SOURCE_CONTROLLER_PODS },
@@ -154,7 +157,7 @@ export class Gitea extends ComponentChart {
       ...(c.images.built.length ? [{ namespace: c.namespaces.images, pods: selectorLabels(IMAGE_BUILD_APP) }] : []),
     ];
     // Agents clone over SSH too (the ssh_url of a repository, in-cluster through gitea-ssh).
-    const sshClients: Peer[] = [{ namespace: c.namespaces.ci }];
+    const sshClients: IngressPeer[] = [{ namespace: c.namespaces.ci }];
     allowTraffic(this, 'policy', {
       config: c,
       name: GITEA_APP,

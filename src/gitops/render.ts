@@ -34,7 +34,8 @@ function kustomization(resources: readonly string[], root: boolean): string {
     apiVersion: 'kustomize.config.k8s.io/v1beta1',
     kind: 'Kustomization',
     resources,
-    // Keep the order raibid-ci wrote (namespaces and storage first) instead of kustomize's kind sort.
+    // Keep the order raibid-ci wrote in `kubectl kustomize` output (readable diffs). It does not order what
+    // Flux applies: kustomize-controller applies a build in its own order; only dependsOn orders layers.
     ...(root ? { sortOptions: { order: 'fifo' } } : {}),
   });
 }

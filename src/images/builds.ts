@@ -201,7 +201,7 @@ export class ImageBuilds extends ComponentChart {
     const c = props.config;
     this.images = c.images.built;
     if (this.images.length === 0) return;
-    if (!c.buildkit.enabled) throw new Error(`'buildkit.enabled' (false) leaves nothing to build ${this.images.map((i) => i.name).join(', ')} with; enable buildkit or set the images yourself`);
+    // Built images without BuildKit (buildkit.enabled: false) are refused with the config (src/config/contradictions.ts).
     const namespace = c.namespaces.images;
     const labels = componentLabels(IMAGE_BUILD_APP, 'image-build');
 

@@ -36,8 +36,8 @@ export const HELM_RESOURCE_POLICY = 'helm.sh/resource-policy';
 export const HELM_KEEP = 'keep';
 /** The kedacore chart repository. */
 export const KEDA_CHART_REPOSITORY = 'https://kedacore.github.io/charts';
-/** Oldest chart (= KEDA) version accepted. */
-export const KEDA_MIN_VERSION = '2.20.1';
+/** Oldest chart (= KEDA) version accepted (checked with the config, src/config/contradictions.ts). */
+export { KEDA_MIN_VERSION } from '../versions.js';
 /** Helm release name; the chart names its deployments after fixed names, not the release. */
 export const KEDA_RELEASE = 'keda';
 
@@ -47,21 +47,9 @@ export const KEDA_METRICS_SERVER_PODS = { 'app.kubernetes.io/name': 'keda-operat
 export const KEDA_WEBHOOK_PODS = { 'app.kubernetes.io/name': 'keda-admission-webhooks' } as const;
 /** gRPC port the metrics server fetches metrics from the operator on. */
 export const KEDA_OPERATOR_GRPC_PORT = 9666;
-/** HTTPS port of the metrics API server container (the chart's `service.portHttpsTarget`). */
-export const KEDA_METRICS_SERVER_PORT = 6443;
-/** Port of the admission webhook container. */
-export const KEDA_WEBHOOK_PORT = 9443;
 
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
-  return 0;
-}
-
-/** Chart resources for one KEDA deployment. */
-function chartResources(r: Resources, key: string): Record<string, unknown> {
-  if (bytes(r.memoryLimit) < bytes(r.memory)) throw new Error(`'${key}.memoryLimit' (${JSON.stringify(r.memoryLimit)}) is below '${key}.memory' (${JSON.stringify(r.memory)}); set it ≥ memory`);
+/** Chart resources for one KEDA deployment (limits ≥ requests is checked with the config). */
+function chartResources(r: Resources): Record<string, unknown> {
   return {
     requests: { cpu: `${cpuMillis(r.cpu)}m`, memory: formatBytes(bytes(r.memory)) },
     limits: { memory: formatBytes(bytes(r.memoryLimit)), ...(r.cpuLimit !== undefined ? { cpu: `${cpuMillis(r.cpuLimit)}m` } : {}) },
@@ -81,9 +69,6 @@ export class Keda extends ComponentChart {
     const c = props.config;
     const namespace = c.namespaces.keda;
     this.chartVersion = c.keda.chartVersion;
-    if (compareVersions(this.chartVersion, KEDA_MIN_VERSION) < 0) {
-      throw new Error(`'keda.chartVersion' (${JSON.stringify(this.chartVersion)}) is older than ${KEDA_MIN_VERSION}; use ${KEDA_MIN_VERSION} or newer`);
-    }
     const r = c.keda.resources;
     this.values = {
       // Keep the CRDs when the release is uninstalled or renamed: deleting a CRD deletes every ScaledJob
@@ -94,9 +79,9 @@ export class Keda extends ComponentChart {
       // Tags are pinned by the chart version; re-pulling them at every start only adds a registry dependency.
       image: { pullPolicy: 'IfNotPresent' },
       resources: {
-        operator: chartResources(r.operator, 'keda.resources.operator'),
-        metricServer: chartResources(r.metricsServer, 'keda.resources.metricsServer'),
-        webhooks: chartResources(r.webhooks, 'keda.resources.webhooks'),
+        operator: chartResources(r.operator),
+        metricServer: chartResources(r.metricsServer),
+        webhooks: chartResources(r.webhooks),
       },
       // The chart's own policies would allow the operator to reach every pod; ours below are exact.
       networkPolicy: { enabled: false },
@@ -126,7 +111,8 @@ export class Keda extends ComponentChart {
       },
     });
 
-    const apiServer = { peers: [{ apiServer: true as const }], ports: [c.network.apiServerPort, 443] };
+    // The apiServer peer brings its own ports (kubernetes Service 443, node apiServerPort).
+    const apiServer = { peers: [{ apiServer: true as const }], ports: [] };
     allowTraffic(this, 'policy-operator', {
       config: c,
       name: 'keda-operator',
@@ -140,7 +126,8 @@ export class Keda extends ComponentChart {
       name: 'keda-metrics-apiserver',
       namespace: namespace,
       pods: KEDA_METRICS_SERVER_PODS,
-      ingress: [{ peers: [{ apiServer: true }], ports: [KEDA_METRICS_SERVER_PORT] }],
+      // No ingress rule for the API server calling the metrics API or the webhooks: it runs on the node,
+      // and traffic from the pod's own node is always admitted (src/network/policy.ts, the apiServer peer).
       egress: [apiServer, { peers: [{ namespace: namespace, pods: KEDA_OPERATOR_PODS }], ports: [KEDA_OPERATOR_GRPC_PORT] }],
     });
     allowTraffic(this, 'policy-webhooks', {
@@ -148,7 +135,6 @@ export class Keda extends ComponentChart {
       name: 'keda-admission-webhooks',
       namespace: namespace,
       pods: KEDA_WEBHOOK_PODS,
-      ingress: [{ peers: [{ apiServer: true }], ports: [KEDA_WEBHOOK_PORT] }],
       egress: [apiServer],
     });
   }

@@ -15,16 +15,24 @@ export type Peer =
   /** Clients on the LAN (network.lanCidrs, minus the pod and service ranges), and k3s ServiceLB pods that forward them. */
   | { readonly lan: true }
   /**
-   * The Kubernetes API server: it runs on the node's host network, so it is an address, not a pod.
-   * As an egress peer it ignores the flow's ports: it allows the kubernetes Service (ClusterIP:443) and
-   * the node's API-server port (`network.apiServerPort`), on `cluster.nodeAddress` when set.
+   * The Kubernetes API server, egress only. It runs on the node's host network, so it is an address, not
+   * a pod. The flow's ports are ignored: the peer allows the kubernetes Service (ClusterIP:443) and the
+   * API-server port (`network.apiServerPort`) on the node — `cluster.nodeAddress` when set, else any LAN
+   * address (`network.lanCidrs`), the manifests being unable to know the node's address.
+   *
+   * Not an ingress peer: NetworkPolicy always admits traffic from the pod's own node, and k3s's
+   * kube-router accepts any packet from a local address (`--src-type LOCAL`) before the policy rules, so
+   * the API server (webhooks, aggregated APIs) and the kubelet (probes) need no rule.
    */
   | { readonly apiServer: true }
   /** Public addresses (internet egress): the pod and service ranges and the LAN are excluded. */
   | { readonly internet: true };
 
-export interface Flow {
-  readonly peers: readonly Peer[];
+/** Peers that may open connections to pods (the API server cannot be named: see its peer). */
+export type IngressPeer = Exclude<Peer, { readonly apiServer: true }>;
+
+export interface Flow<P extends Peer = Peer> {
+  readonly peers: readonly P[];
   /** TCP ports (numbers) on the receiving side. */
   readonly ports: readonly number[];
 }
@@ -37,7 +45,7 @@ export interface AllowTrafficProps {
   /** Labels of the pods this policy is about (must match some pod). */
   readonly pods: Readonly<Record<string, string>>;
   /** Who may connect to these pods. */
-  readonly ingress?: readonly Flow[];
+  readonly ingress?: readonly Flow<IngressPeer>[];
   /** What these pods may connect to (DNS is always allowed by the namespace's allow-dns policy). */
   readonly egress?: readonly Flow[];
 }
@@ -47,9 +55,18 @@ interface Rule {
   readonly ports: readonly number[];
 }
 
-/** The node: its address when configured, else any address outside the cluster's own ranges. */
-function nodeBlock(c: RaibidConfig): INetworkPolicyPeer {
-  return c.cluster.nodeAddress ? { ipBlock: { cidr: `${c.cluster.nodeAddress}/32` } } : { ipBlock: { cidr: '0.0.0.0/0', except: [c.network.podCidr, c.network.serviceCidr] } };
+/** LAN addresses (network.lanCidrs), without the pod and service ranges. */
+function lanBlocks(c: RaibidConfig): INetworkPolicyPeer[] {
+  const internal = [c.network.podCidr, c.network.serviceCidr];
+  return c.network.lanCidrs.map((cidr) => dropEmptyExcept({ ipBlock: { cidr, except: internal.filter((i) => contains(cidr, i)) } }));
+}
+
+/**
+ * Where the API server listens: the node's address when configured, else the LAN (the bootstrap
+ * preflight checks that the address k3s picks lies in `network.lanCidrs`).
+ */
+export function apiServerBlocks(c: RaibidConfig): INetworkPolicyPeer[] {
+  return c.cluster.nodeAddress ? [{ ipBlock: { cidr: `${c.cluster.nodeAddress}/32` } }] : lanBlocks(c);
 }
 
 /** The `kubernetes` Service: the first address of the service range (10.43.0.1 on k3s). */
@@ -67,17 +84,19 @@ function flowRules(c: RaibidConfig, f: Flow, direction: 'ingress' | 'egress'): R
   for (const p of f.peers) {
     if ('lan' in p) {
       plain.push(
-        ...c.network.lanCidrs.map((cidr) => dropEmptyExcept({ ipBlock: { cidr, except: internal.filter((i) => contains(cidr, i)) } })),
+        ...lanBlocks(c),
         { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchExpressions: [{ key: 'svccontroller.k3s.cattle.io/svcname', operator: 'Exists' }] } },
       );
     } else if ('apiServer' in p) {
-      if (direction === 'ingress') plain.push(nodeBlock(c));
-      else {
-        // Pods reach the API server through the kubernetes Service (ClusterIP:443), which kube-proxy
-        // rewrites to the node's API-server port; allow exactly both, whatever the flow's ports say.
-        extra.push({ peers: [nodeBlock(c)], ports: [c.network.apiServerPort] });
-        extra.push({ peers: [{ ipBlock: { cidr: `${kubernetesServiceIp(c.network.serviceCidr)}/32` } }], ports: [443] });
+      if (direction === 'ingress') {
+        throw new Error("allowTraffic: 'apiServer' is an egress peer only; traffic from the node (API server, kubelet) to a pod needs no rule");
       }
+      // Pods reach the API server through the kubernetes Service (ClusterIP:443), which kube-proxy
+      // rewrites (DNAT, before any filter) to the node's API-server port: kube-router matches egress
+      // against that rewritten address, so the node rule is the one that admits it on k3s; the Service
+      // rule serves implementations that match before the rewrite. Both, whatever the flow's ports say.
+      extra.push({ peers: apiServerBlocks(c), ports: [c.network.apiServerPort] });
+      extra.push({ peers: [{ ipBlock: { cidr: `${kubernetesServiceIp(c.network.serviceCidr)}/32` } }], ports: [443] });
     } else if ('internet' in p) {
       // Public addresses only: neither the cluster's ranges nor the LAN.
       const except = [...c.network.lanCidrs, ...internal.filter((i) => !c.network.lanCidrs.some((l) => contains(l, i)))];

@@ -17,8 +17,6 @@ import { ConfigMap, Handler, LabelSelector, Pods, Probe, Secret, Service, Servic
 import { Duration, Size } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { ComponentChart, type ComponentChartProps } from '../gitops/component.js';
-import type { RaibidConfig } from '../config/resolve.js';
-import { bytes, formatBytes } from '../config/quantity.js';
 import { componentLabels } from '../labels.js';
 import { REDIS_PORT, REDIS_SERVICE } from '../endpoints.js';
 import { secretKeyRef, secretName } from '../secrets/catalog.js';
@@ -49,37 +47,8 @@ export function redisIds(image: string): { uid: number; gid: number } {
   return { uid: 999, gid: /alpine/.test(image) ? 1000 : 999 };
 }
 
-/** Oldest Redis accepted: KEDA's lag-based scaling reads `lag` from XINFO GROUPS (7.0+); 7.2 is the oldest supported line. */
-export const REDIS_MIN_VERSION: readonly [number, number] = [7, 2];
-
-/** Fails when the image tag names a Redis older than 7.2 (digests and unversioned tags are not judged). */
-export function checkRedisVersion(image: string): void {
-  const tag = /:(\d+)\.(\d+)[^/:@]*$/.exec(image);
-  if (!tag) return;
-  const [major, minor] = [Number(tag[1]), Number(tag[2])];
-  if (major < REDIS_MIN_VERSION[0] || (major === REDIS_MIN_VERSION[0] && minor < REDIS_MIN_VERSION[1])) {
-    throw new Error(`'redis.image' (${JSON.stringify(image)}) is Redis ${major}.${minor}; KEDA's lag-based scaling needs Redis ${REDIS_MIN_VERSION.join('.')} or newer, such as "docker.io/library/redis:8.10.1-alpine3.23"`);
-  }
-}
-
-/**
- * Fails when maxmemory is above the memory request. Redis holds up to maxmemory of queued jobs; a pod
- * using more than it requests is the first the kubelet evicts under node memory pressure, whatever its
- * priority. The default requests the whole limit (2Gi), so maxmemory and the fork of a rewrite fit.
- */
-export function checkRedisMemory(c: RaibidConfig): void {
-  const r = c.redis.resources;
-  const request = bytes(r.memory);
-  const maxmemory = redisMaxmemory(c);
-  if (maxmemory <= request) return;
-  const needed = formatBytes(Math.ceil(maxmemory / 2 ** 20) * 2 ** 20);
-  const percent = Math.floor((request * 100) / bytes(r.memoryLimit));
-  // The schema accepts 10–90 %: suggest a lower percentage only when one would do.
-  const orPercent = percent >= 10 ? ` or lower redis.maxmemoryPercent to at most ${percent}` : '';
-  throw new Error(
-    `'redis.resources.memory' (${JSON.stringify(r.memory)}) is below maxmemory (${needed}: 'redis.maxmemoryPercent' ${c.redis.maxmemoryPercent} % of 'redis.resources.memoryLimit' ${JSON.stringify(r.memoryLimit)}): a Redis holding more than it requests is evicted first under node memory pressure; set redis.resources.memory to at least ${JSON.stringify(needed)} (best: equal to the limit)${orPercent}`,
-  );
-}
+/** Oldest Redis accepted (checked with the config, src/config/contradictions.ts, as is maxmemory ≤ the memory request). */
+export { REDIS_MIN_VERSION } from '../versions.js';
 
 export class Redis extends ComponentChart {
   /** The ConfigMap data: redis.conf, build-acl.sh, init-streams.sh. */
@@ -98,8 +67,6 @@ export class Redis extends ComponentChart {
     this.requests = podRequests([requestsOf(r.resources)], [requestsOf(INIT_RESOURCES)]);
     const namespace = c.namespaces.infrastructure;
     const labels = componentLabels(REDIS_APP, 'queue');
-    checkRedisVersion(r.image);
-    checkRedisMemory(c);
     const { uid, gid } = redisIds(r.image);
     // Every password the ACL script reads must be a catalogued key of redis-users (throws otherwise).
     for (const u of REDIS_USERS) if (u.secretKey) secretKeyRef(REDIS_USERS_SECRET, u.secretKey);

@@ -35,6 +35,12 @@ export interface SecretSpec {
   readonly keys: Readonly<Record<string, SecretValue>>;
   /** What it is for (shown in the README and bootstrap outputs). */
   readonly description: string;
+  /**
+   * Keys that no manifest reads: bootstrap consumes them itself (as a remote step's stdin, or read from
+   * the cluster by its scripts). test/secret-contract.test.ts holds every manifest to not reading them.
+   * @default - every key is read by a manifest
+   */
+  readonly readByBootstrapOnly?: readonly string[];
 }
 
 const random = (length: number): SecretValue => ({ from: 'random', length });
@@ -44,8 +50,10 @@ export const SECRETS: readonly SecretSpec[] = [
   {
     namespace: 'infrastructure',
     name: 'gitea-admin',
-    description: 'Gitea administrator, created idempotently at Gitea start',
+    description: 'Gitea administrator: created at Gitea start (username only), its password set by bootstrap through the API',
     keys: { username: { from: 'config', value: (c) => c.gitea.admin.username }, password: random(32) },
+    // The Gitea CLI takes a password only as an argument: the pod never gets it (src/gitea/admin-script.ts).
+    readByBootstrapOnly: ['password'],
   },
   {
     namespace: 'infrastructure',

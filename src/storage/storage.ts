@@ -3,8 +3,9 @@
  *
  * `storage.retainClass` (default `raibid-retain`): k3s's local-path provisioner with
  * `reclaimPolicy: Retain`. Gitea, PostgreSQL and Redis claim from it through {@link RetainedClaim}; if a
- * claim is ever deleted, its PersistentVolume and the directory under /var/lib/rancher/k3s/storage stay,
- * and the data can be re-bound by hand. Disposable build caches use `storage.cacheClass` (k3s's default
+ * claim is ever deleted, its PersistentVolume and its directory stay, and the data can be re-bound by
+ * hand. The directories are under /var/lib/raibid/storage: the provisioner's path, which bootstrap sets
+ * with k3s's `default-local-storage-path` (LOCAL_STORAGE_PATH in src/bootstrap/k3s-config.ts). Disposable build caches use `storage.cacheClass` (k3s's default
  * `local-path`, reclaimPolicy Delete), which k3s itself creates.
  *
  * The class also carries the Flux prune exemption: StorageClass fields are immutable, and a prune
@@ -31,9 +32,7 @@ export class Storage extends ComponentChart {
     super(scope, id, { ...props, layer: 'controllers', bootstrap: true });
     const c = props.config;
     this.retainClass = c.storage.retainClass;
-    if (this.retainClass === c.storage.cacheClass) {
-      throw new Error(`'storage.retainClass' (${JSON.stringify(this.retainClass)}) must differ from 'storage.cacheClass' (${JSON.stringify(c.storage.cacheClass)}): stateful data needs its own Retain class; rename one of them`);
-    }
+    // storage.retainClass ≠ storage.cacheClass is checked with the config (src/config/contradictions.ts).
 
     manifest<IStorageClass>(this, 'retain', {
       apiVersion: 'storage.k8s.io/v1',

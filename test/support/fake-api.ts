@@ -1,7 +1,7 @@
 /**
  * A fake raibid API for the dashboard's component tests: the REST surface of src/api/server/app.ts
  * (jobs with filters and cursors, one job, cancel, retry, run, logs as text and Server-Sent Events,
- * pools, agents) over real HTTP, with the same auth rules (admin token acts, read token reads, anything
+ * pools, agents, the cluster) over real HTTP, with the same auth rules (admin token acts, read token reads, anything
  * else is 401) and `{error, message}` refusals, but in memory and with fixed data and times, so frames
  * are the same on every run. It can go down (connection refused) and come back on the same port.
  *
@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { LogEntry } from '../../src/jobs/log.js';
 import { TERMINAL_STATUSES } from '../../src/jobs/record.js';
-import type { ApiAgent, ApiJob, ApiPool } from '../../src/cli/client.js';
+import type { ApiAgent, ApiCluster, ApiJob, ApiPool } from '../../src/cli/client.js';
 
 export const FAKE_ADMIN = 'fake-admin-token-0123456789';
 export const FAKE_READ = 'fake-read-token-0123456789';
@@ -26,6 +26,8 @@ export interface FakeApi {
   jobs: ApiJob[];
   pools: ApiPool[];
   agents: ApiAgent[];
+  /** GET /api/v1/cluster; undefined answers 404, as an API from before that route. */
+  cluster: ApiCluster | undefined;
   readonly logs: Map<string, LogEntry[]>;
   /** Repositories POST /jobs accepts. */
   readonly repos: Set<string>;
@@ -65,7 +67,7 @@ export function fakeJob(n: number, o: Partial<ApiJob> = {}): ApiJob {
 }
 
 /** A small, varied set: every colour of the table, an agent, two pools. */
-export function sampleData(): { jobs: ApiJob[]; pools: ApiPool[]; agents: ApiAgent[]; logs: Map<string, LogEntry[]> } {
+export function sampleData(): { jobs: ApiJob[]; pools: ApiPool[]; agents: ApiAgent[]; cluster?: ApiCluster; logs: Map<string, LogEntry[]> } {
   const jobs = [
     fakeJob(1, { status: 'queued', repo: 'acme/gadget', ref: 'refs/heads/feature/login-form', waiting: 'pod agent-rust-x: 0/1 nodes are available: insufficient cpu' }),
     fakeJob(2, { status: 'running', agent: 'agent-rust-7c9f4', startedAt: T0 - 95_000, steps: [{ name: 'fmt', status: 'success', exitCode: 0, durationMs: 1_300 }, { name: 'clippy', status: 'success', exitCode: 0, durationMs: 41_000 }, { name: 'test', status: 'running', exitCode: null, durationMs: 0 }] }),
@@ -75,9 +77,19 @@ export function sampleData(): { jobs: ApiJob[]; pools: ApiPool[]; agents: ApiAge
     fakeJob(6, { status: 'error', reason: '.raibid.yaml: steps[0].command: expected a string', ref: 'refs/tags/v1.2.0' }),
   ];
   const pools: ApiPool[] = [
-    { name: 'rust', mode: 'ephemeral', stream: 'ci-jobs', lag: 1, pending: 1, running: 1, dead: 0, agents: 1 },
-    { name: 'docs', mode: 'pooled', stream: 'ci-docs', lag: 0, pending: 0, running: 0, dead: 2, agents: 0 },
+    { name: 'rust', mode: 'ephemeral', stream: 'ci-jobs', lag: 1, pending: 1, running: 1, dead: 0, agents: 1, planned: 8 },
+    { name: 'docs', mode: 'pooled', stream: 'ci-docs', lag: 0, pending: 0, running: 0, dead: 2, agents: 0, planned: 2 },
   ];
+  const GiB = 2 ** 30;
+  const cluster: ApiCluster = {
+    name: 'spark',
+    node: { cpu: { capacityMillis: 20_000, allocatableMillis: 18_000, usedMillis: 3_250 }, memory: { capacityBytes: 119 * GiB, allocatableBytes: 110 * GiB, usedBytes: 41 * GiB } },
+    agents: { running: 1, planned: 10 },
+    pools: [
+      { name: 'rust', mode: 'ephemeral', agents: 1, planned: 8 },
+      { name: 'docs', mode: 'pooled', agents: 0, planned: 2 },
+    ],
+  };
   const agents: ApiAgent[] = [{ name: 'agent-rust-7c9f4', pool: 'rust', mode: 'ephemeral', state: 'busy', slots: 1, busy: 1, free: 0, jobs: [fakeId(2)], startedAt: T0 - 120_000, lastSeen: T0 - 2_000 }];
   const logs = new Map<string, LogEntry[]>();
   const t = T0 - 90_000;
@@ -95,7 +107,7 @@ export function sampleData(): { jobs: ApiJob[]; pools: ApiPool[]; agents: ApiAge
     { id: '2-1', kind: 'out', step: 'test', time: T0 - 300_000, text: 'test result: ok. 12 passed; 0 failed' },
     { id: '2-2', kind: 'end', step: '', time: T0 - 250_000, text: 'job success' },
   ]);
-  return { jobs, pools, agents, logs };
+  return { jobs, pools, agents, cluster, logs };
 }
 
 export async function startFakeApi(data: Partial<ReturnType<typeof sampleData>> = sampleData()): Promise<FakeApi> {
@@ -196,6 +208,7 @@ export async function startFakeApi(data: Partial<ReturnType<typeof sampleData>> 
     }
     if (req.method === 'GET' && path === '/api/v1/pools') return send(res, 200, { pools: api.pools });
     if (req.method === 'GET' && path === '/api/v1/agents') return send(res, 200, { agents: api.agents });
+    if (req.method === 'GET' && path === '/api/v1/cluster' && api.cluster) return send(res, 200, api.cluster);
     return refuse(res, 404, 'not-found', `no route ${req.method} ${path}`);
   };
 
@@ -214,6 +227,7 @@ export async function startFakeApi(data: Partial<ReturnType<typeof sampleData>> 
     jobs,
     pools: data.pools ?? [],
     agents: data.agents ?? [],
+    cluster: data.cluster,
     logs,
     repos,
     requests,

@@ -13,13 +13,20 @@
  * Where the behaviour comes from:
  *  - test/fixtures/gitea-api/swagger-subset.json: operations, schemas and `binding` struct-tag rules taken as data
  *    from Gitea v1.27.0-rc0 (templates/swagger/v1_json.tmpl, modules/structs/*.go);
+ *  - test/fixtures/gitea-api/swagger-bootstrap.json: the same for the endpoints the Pulumi bootstrap calls (admin
+ *    users, access tokens, teams, organisation repositories, branch protections), merged over the subset;
  *  - reading Gitea's code at that tag for the order of checks and the messages: routers/api/v1/api.go (routing
  *    happens before auth, then repo lookup, then reqToken, then body binding), services/auth (token, bearer and
  *    basic credentials), routers/web/repo/githttp.go (git over HTTP), the handlers of each endpoint.
  * Comments below say "Gitea:" for behaviour read from Gitea and "stand-in:" for choices of this stand-in.
  *
- * Not modelled: permissions beyond "signed in or not" (every token user may write every repository), passwords,
- * webhooks delivery, pagination Link headers, LFS, API rate limits, who may create organisations.
+ * Auth, as Gitea's routers/api/v1/api.go groups it: Basic auth with a user's password (`users`) or a token; token
+ * scopes per route category (admin, user, organization, repository; GET needs read, anything else write) with
+ * Gitea's 403 message; site-admin-only routes (/admin/*), token routes that require Basic auth and the user
+ * themself or an admin, organisation-owner-only team routes.
+ *
+ * Not modelled: repository permissions beyond "signed in or not" (every signed-in user may write every repository),
+ * branch protection enforcement on push, webhooks delivery, pagination Link headers, LFS, API rate limits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -48,7 +55,8 @@ interface Schema {
 }
 interface Parameter { name: string; in: 'path' | 'query' | 'body'; required?: boolean; type?: string; format?: string; enum?: string[]; schema?: Schema }
 interface Operation { operationId: string; method: string; path: string; parameters: Parameter[]; responses: Record<string, unknown> }
-interface BindingRule { json: string; go: string; rules: string[] }
+/** `absentIsZero`: a plain Go field, so an absent value is checked as its zero value (""). */
+interface BindingRule { json: string; go: string; rules: string[]; absentIsZero?: boolean }
 export interface SwaggerSubset {
   source: Record<string, string>;
   basePath: string;
@@ -59,9 +67,17 @@ export interface SwaggerSubset {
 }
 
 /** The fixture, parsed once. Exported so tests can check responses against the same schemas. */
-export const swaggerSubset: SwaggerSubset = JSON.parse(
-  readFileSync(new URL('../fixtures/gitea-api/swagger-subset.json', import.meta.url), 'utf8'),
-) as SwaggerSubset;
+export const swaggerSubset: SwaggerSubset = (() => {
+  const read = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/gitea-api/${name}`, import.meta.url), 'utf8')) as SwaggerSubset;
+  const base = read('swagger-subset.json');
+  const extra = read('swagger-bootstrap.json');
+  return {
+    ...base,
+    operations: [...base.operations, ...extra.operations],
+    definitions: { ...base.definitions, ...extra.definitions },
+    bindingRules: { ...base.bindingRules, ...extra.bindingRules },
+  };
+})();
 
 const API_BASE = '/api/v1';
 /** Gitea's API answers use this content type (services/context: ctx.JSON). */
@@ -93,7 +109,27 @@ export interface GiteaStandInOptions {
   requireSignInView?: boolean;
   /** Gitea's [migrations] ALLOW_LOCALNETWORKS: allow migrating from loopback/private hosts. Default false, as in Gitea. */
   allowLocalNetworks?: boolean;
+  /** Users that log in with a password (Basic auth), e.g. the admin Gitea creates at its first start. Default none. */
+  users?: Readonly<Record<string, { password: string; email?: string; admin?: boolean }>>;
+  /** Also serve on this Unix socket: clients in another network namespace reach the stand-in through it. */
+  socketPath?: string;
+  /**
+   * Also serve `POST /-/standin-cli/generate-access-token?username=…&token_name=…&scopes=…`, which is NOT a Gitea
+   * route: it stands for the Gitea CLI run inside the Gitea pod (`gitea admin user generate-access-token --raw`,
+   * see generateAccessToken), for a fake `kubectl exec`. Answers 200 with the token and a newline, or 400 with the
+   * CLI's error. Default false.
+   */
+  cliRoute?: boolean;
 }
+
+/** A user's state as the admin API leaves it (users created or edited through the API, or given in `users`). */
+export interface StandInUser { login: string; email: string; admin: boolean; mustChangePassword: boolean; allowCreateOrganization: boolean; password: string | null }
+/** An access token created through the API (never one given in `tokens`). */
+export interface StandInToken { id: number; owner: string; name: string; sha1: string; scopes: string[] }
+/** A team as the API leaves it. */
+export interface StandInTeam { id: number; org: string; name: string; description: string; permission: string; includesAllRepositories: boolean; canCreateOrgRepo: boolean; units: string[]; unitsMap: Record<string, string>; visibility: string; members: string[] }
+/** A branch protection rule as the API leaves it (the fields sent, over Gitea's defaults). */
+export interface StandInProtection { owner: string; repo: string; ruleName: string; rule: Record<string, unknown> }
 
 /** One commit status accepted by POST /repos/{owner}/{repo}/statuses/{sha}. */
 export interface RecordedStatus {
@@ -181,6 +217,19 @@ export interface GiteaStandIn {
    * A `null` content deletes the file. Returns the commit's SHA.
    */
   commit(owner: string, name: string, files: Record<string, string | null>, message: string, branch?: string): Promise<string>;
+  /**
+   * What `gitea admin user generate-access-token --username U --token-name N --scopes S --raw` does in the Gitea
+   * pod (cmd/admin_user_generate_access_token.go): creates a token for U with the comma-separated scopes and
+   * returns it; throws the CLI's error for an unknown user, a name already used or an invalid scope.
+   */
+  generateAccessToken(username: string, tokenName: string, scopes: string): string;
+  /** Users (admin API state), access tokens created through the API, teams and branch protections. */
+  users(): StandInUser[];
+  tokens(): StandInToken[];
+  teams(): StandInTeam[];
+  protections(): StandInProtection[];
+  /** An organisation's visibility, or null when there is none. */
+  orgVisibility(name: string): string | null;
   /** Create an organisation (as POST /orgs would). */
   addOrg(name: string, opts?: { visibility?: 'public' | 'limited' | 'private'; fullName?: string }): void;
   /** Path of a repository's bare git directory on disk. */
@@ -208,6 +257,12 @@ interface Owner {
   repoAdminChangeTeamAccess: boolean;
   admin: boolean;
   created: Date;
+  /** Users: the password (null: no password login), must_change_password, allow_create_organization. */
+  password?: string | null;
+  mustChangePassword?: boolean;
+  allowCreateOrganization?: boolean;
+  /** Organisations: ids of the owners (the user that created it); site admins may act as owners too. */
+  ownerIds?: Set<number>;
 }
 
 interface Repo {
@@ -236,7 +291,8 @@ interface Repo {
 interface StoredStatus { index: number; sha: string; state: string; targetUrl: string; description: string; context: string; creator: Owner; created: Date }
 
 type Credentials = { scheme: 'none' } | { scheme: 'token' | 'bearer'; token: string } | { scheme: 'basic'; user: string; password: string };
-interface Caller { scheme: RecordedRequest['auth']; ok: boolean | null; user: Owner | null }
+/** `scopes`: null when the caller is not restricted by token scopes (password login, tokens given in `tokens`). */
+interface Caller { scheme: RecordedRequest['auth']; ok: boolean | null; user: Owner | null; scopes?: string[] | null }
 
 class HttpError extends Error {
   constructor(readonly status: number, message: string, readonly extraHeaders: Record<string, string> = {}) {
@@ -457,8 +513,8 @@ function walkSchema(value: unknown, schema: Schema, defName: string, path: strin
 
 /** Gitea's `binding` rules (gitea.com/go-chi/binding + modules/validation), in Go struct order: first failure wins. */
 function checkBindingRules(defName: string, body: Record<string, unknown>): string | null {
-  for (const { json, go, rules } of swaggerSubset.bindingRules[defName] ?? []) {
-    const raw = body[json];
+  for (const { json, go, rules, absentIsZero } of swaggerSubset.bindingRules[defName] ?? []) {
+    const raw = body[json] ?? (absentIsZero ? '' : undefined);
     const present = raw !== undefined && raw !== null;
     const str = typeof raw === 'string' ? raw : '';
     if (rules.includes('OmitEmpty') && str === '') continue;
@@ -482,6 +538,9 @@ function checkBindingRules(defName: string, body: Record<string, unknown>): stri
           }
         }
         if (rule.startsWith('In(')) return rule.slice(3, -1).split(',').includes(str) ? null : 'In';
+        // Gitea's validation: an address net/mail parses, without a display name; a git ref name git accepts
+        if (rule === 'Email') return /^[^\s@<>"]+@[^\s@<>"]+$/.test(str) ? null : 'Email';
+        if (rule === 'GitRefName') return str === '' || (!/[\s~^:?*[\\]|\.\.|@\{|\/\/|^\/|\/$|\.lock$|^\.|\/\./.test(str)) ? null : 'GitRefName';
         return null;
       })();
       if (fail) return `[${go}]: ${fail}`;
@@ -755,6 +814,16 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
     tokens.set(token, login);
     ensureOwner(login, 'user');
   }
+  for (const [login, u] of Object.entries(opts.users ?? {})) {
+    const owner = ensureOwner(login, 'user', { email: u.email ?? `${login.toLowerCase()}@example.invalid`, admin: Boolean(u.admin) || (opts.admins ?? []).includes(login) });
+    Object.assign(owner, { password: u.password, mustChangePassword: false, allowCreateOrganization: true });
+  }
+  /** Tokens created through the API, by their secret. */
+  const apiTokens = new Map<string, StandInToken>();
+  const teams: StandInTeam[] = [];
+  const protections: StandInProtection[] = [];
+  let nextTokenId = 1;
+  let nextTeamId = 1;
 
   const repoKey = (owner: string, name: string) => `${owner.toLowerCase()}/${name.toLowerCase()}`;
   function findRepo(owner: string, name: string): Repo | undefined {
@@ -881,15 +950,41 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
   function authenticate(req: IncomingMessage): Caller {
     const cred = parseAuthorization(req.headers.authorization);
     if (cred.scheme === 'none') return { scheme: 'none', ok: null, user: null };
-    let login: string | undefined;
+    const byToken = (secret: string): Caller | null => {
+      const given = tokens.get(secret);
+      if (given) {
+        const user = owners.get(given.toLowerCase()) ?? null;
+        return { scheme: cred.scheme, ok: Boolean(user), user, scopes: null };
+      }
+      const made = apiTokens.get(secret);
+      if (made) {
+        const user = owners.get(made.owner.toLowerCase()) ?? null;
+        return { scheme: cred.scheme, ok: Boolean(user), user, scopes: made.scopes };
+      }
+      return null;
+    };
     if (cred.scheme === 'basic') {
       const usernameIsToken = cred.password === '' || cred.password === 'x-oauth-basic';
-      login = tokens.get(usernameIsToken ? cred.user : cred.password);
-    } else {
-      login = tokens.get(cred.token);
+      if (usernameIsToken) return byToken(cred.user) ?? { scheme: 'basic', ok: false, user: null };
+      // Gitea's basic method: the password may be a token (whatever the user name), else the user's password
+      const asToken = byToken(cred.password);
+      if (asToken) return asToken;
+      const user = owners.get(cred.user.toLowerCase());
+      const ok = Boolean(user && user.kind === 'user' && typeof user.password === 'string' && user.password === cred.password);
+      return { scheme: 'basic', ok, user: ok ? user! : null, scopes: null };
     }
-    const user = login ? owners.get(login.toLowerCase()) ?? null : null;
-    return { scheme: cred.scheme, ok: Boolean(user), user };
+    return byToken(cred.token) ?? { scheme: cred.scheme, ok: false, user: null };
+  }
+
+  /** Gitea's tokenRequiresScopes: the route's category (admin, user, organization, repository); GET reads, the rest writes. */
+  function requireScope(caller: Caller, path: string, method: string): void {
+    if (!caller.scopes) return;
+    const category = /^\/admin(\/|$)/.test(path) ? 'admin' : /^\/users?(\/|$)/.test(path) ? 'user' : /^\/(orgs|teams)(\/|$)/.test(path) ? 'organization' : /^\/repos(\/|$)/.test(path) ? 'repository' : null;
+    if (!category) return;
+    const level = method === 'GET' ? 'read' : 'write';
+    const s = caller.scopes;
+    if (s.includes('all') || s.includes(`write:${category}`) || (level === 'read' && s.includes(`read:${category}`))) return;
+    throw new HttpError(403, `token does not have at least one of required scope(s), required=[${level}:${category}], token scope=${s.join(',')}`);
   }
 
   // --- request plumbing ---------------------------------------------------------------------------------------
@@ -939,6 +1034,21 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
     orgGet: getOrg,
     orgListRepos: listOrgRepos,
     orgCreate: createOrg,
+    userGetCurrent: getCurrentUser,
+    userGet: getUser,
+    adminCreateUser: adminCreateUser,
+    adminEditUser: adminEditUser,
+    userCreateToken: createToken,
+    userGetTokens: listTokens,
+    userDeleteAccessToken: deleteToken,
+    createOrgRepo: createOrgRepo,
+    teamSearch: searchTeams,
+    orgCreateTeam: createTeam,
+    orgEditTeam: editTeam,
+    orgAddTeamMember: addTeamMember,
+    repoGetBranchProtection: getProtection,
+    repoCreateBranchProtection: createProtection,
+    repoEditBranchProtection: editProtection,
   };
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, rec: RecordedRequest): Promise<void> {
@@ -968,6 +1078,9 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
     Object.assign(rec, { auth: caller.scheme, authOk: caller.ok, user: caller.user?.login ?? null });
     if (caller.ok === false) return sendError(res, 401, 'invalid username, password or token');
     if (opts.requireSignInView && !caller.user) return sendJson(res, 403, { message: 'Only signed in user is allowed to call APIs.' });
+    // Gitea (api.go verifyAuthWithOptions): a user who must change the password may not use the API
+    if (caller.user?.mustChangePassword) return sendJson(res, 403, { message: `You must change your password. Change it at: ${baseUrl}/user/change_password` });
+    requireScope(caller, path, method);
     validateQuery(hit.op, url.searchParams);
     await served[hit.op.operationId]!({ req, res, params: hit.params, query: url.searchParams, caller, op: hit.op });
   }
@@ -1387,10 +1500,286 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
     if (owners.has(name.toLowerCase())) throw new HttpError(422, `user already exists [name: ${name}]`);
     const str = (k: string) => (typeof body[k] === 'string' ? (body[k] as string) : '');
     const org = ensureOwner(name, 'org', {
+      ownerIds: new Set([ctx.caller.user!.id]),
       fullName: str('full_name'), email: str('email'), description: str('description'), website: str('website'), location: str('location'),
       visibility: (str('visibility') || 'public') as Owner['visibility'], repoAdminChangeTeamAccess: body.repo_admin_change_team_access === true,
     });
     sendJson(ctx.res, 201, orgJson(org, ctx.caller.user));
+  }
+
+  // --- users, tokens, teams, branch protections (the bootstrap's endpoints) ------------------------------------
+
+  /** Gitea's reqSiteAdmin. */
+  function requireSiteAdmin(ctx: Ctx): Owner {
+    const user = requireToken(ctx);
+    if (!user.admin) throw new HttpError(403, 'user should be the site admin');
+    return user;
+  }
+  /** Gitea's context.UserAssignmentAPI: the {username} of the path. */
+  function pathUser(ctx: Ctx): Owner {
+    const name = ctx.params.username!;
+    const user = owners.get(name.toLowerCase());
+    if (!user || user.kind !== 'user') throw new HttpError(404, `user redirect does not exist [name: ${name.toLowerCase()}]`);
+    return user;
+  }
+  /** Gitea's reqOrgOwnership (site admins pass): teams are managed by the organisation's owners. */
+  function requireOrgOwner(ctx: Ctx, org: Owner): Owner {
+    const user = requireToken(ctx);
+    if (!user.admin && !org.ownerIds?.has(user.id)) throw new HttpError(403, 'Must be an organization owner');
+    return user;
+  }
+  function orgByName(name: string): Owner {
+    const org = owners.get(name.toLowerCase());
+    if (!org || org.kind !== 'org') throw new HttpError(404, `org does not exist [id: 0, name: ${name}]`);
+    return org;
+  }
+  function fullUserJson(u: Owner): Record<string, unknown> {
+    return userJson(baseUrl, userShape(u), true);
+  }
+
+  // GET /user
+  async function getCurrentUser(ctx: Ctx): Promise<void> {
+    sendJson(ctx.res, 200, fullUserJson(requireToken(ctx)));
+  }
+
+  // GET /users/{username}
+  async function getUser(ctx: Ctx): Promise<void> {
+    sendJson(ctx.res, 200, userJson(baseUrl, userShape(pathUser(ctx)), Boolean(ctx.caller.user?.admin)));
+  }
+
+  // POST /admin/users
+  async function adminCreateUser(ctx: Ctx): Promise<void> {
+    requireSiteAdmin(ctx);
+    const body = await bindBody(ctx);
+    const name = body.username as string;
+    if (owners.has(name.toLowerCase())) throw new HttpError(422, `user already exists [name: ${name}]`);
+    const email = body.email as string;
+    if ([...owners.values()].some((o) => o.kind === 'user' && o.email.toLowerCase() === email.toLowerCase())) throw new HttpError(422, `e-mail already in use [email: ${email}]`);
+    // Gitea (routers/api/v1/admin/user.go CreateUser): must_change_password defaults to true when not sent
+    const user = ensureOwner(name, 'user', {
+      email, fullName: typeof body.full_name === 'string' ? body.full_name : '', admin: false,
+      password: typeof body.password === 'string' && body.password !== '' ? body.password : null,
+      mustChangePassword: body.must_change_password === undefined || body.must_change_password === null ? true : body.must_change_password === true,
+      allowCreateOrganization: true,
+    });
+    sendJson(ctx.res, 201, fullUserJson(user));
+  }
+
+  // PATCH /admin/users/{username}
+  async function adminEditUser(ctx: Ctx): Promise<void> {
+    requireSiteAdmin(ctx);
+    const user = pathUser(ctx);
+    const body = await bindBody(ctx);
+    if (typeof body.password === 'string' && body.password !== '') user.password = body.password;
+    if (typeof body.must_change_password === 'boolean') user.mustChangePassword = body.must_change_password;
+    if (typeof body.email === 'string' && body.email !== '') user.email = body.email;
+    if (typeof body.full_name === 'string') user.fullName = body.full_name;
+    if (typeof body.admin === 'boolean') user.admin = body.admin;
+    if (typeof body.allow_create_organization === 'boolean') user.allowCreateOrganization = body.allow_create_organization;
+    sendJson(ctx.res, 200, fullUserJson(user));
+  }
+
+  /** Gitea's /users/{username}/tokens group: reqBasicOrRevProxyAuth, then reqSelfOrAdmin. */
+  function tokenOwner(ctx: Ctx): Owner {
+    const user = pathUser(ctx);
+    const doer = requireToken(ctx);
+    if (ctx.caller.scheme !== 'basic') throw new HttpError(401, 'auth required');
+    if (!doer.admin && doer.id !== user.id) throw new HttpError(403, 'doer should be the site admin or be same as the contextUser');
+    return user;
+  }
+  const SCOPE_CATEGORIES = ['activitypub', 'admin', 'issue', 'misc', 'notification', 'organization', 'package', 'repository', 'user'];
+
+  // POST /users/{username}/tokens
+  async function createToken(ctx: Ctx): Promise<void> {
+    const user = tokenOwner(ctx);
+    const body = await bindBody(ctx);
+    const token = newToken(user, body.name as string, Array.isArray(body.scopes) ? (body.scopes as string[]) : []);
+    sendJson(ctx.res, 201, { id: token.id, name: token.name, sha1: token.sha1, token_last_eight: token.sha1.slice(-8), scopes: token.scopes });
+  }
+  /** Gitea's token creation (API and CLI alike): unique name per user, valid scopes (comma-separated allowed). */
+  function newToken(user: Owner, name: string, given: readonly string[]): StandInToken {
+    if ([...apiTokens.values()].some((t) => t.owner === user.login && t.name === name)) throw new HttpError(400, 'access token name has been used already');
+    const scopes = given.flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+    const bad = scopes.find((x) => x !== 'all' && !SCOPE_CATEGORIES.some((c) => x === `read:${c}` || x === `write:${c}`));
+    if (bad) throw new HttpError(400, `invalid access token scope provided: access token scope "${bad}" is not valid`);
+    if (scopes.length === 0) throw new HttpError(400, 'access token must have a scope');
+    const sha1 = randomBytes(20).toString('hex');
+    const token: StandInToken = { id: nextTokenId++, owner: user.login, name, sha1, scopes };
+    apiTokens.set(sha1, token);
+    return token;
+  }
+  /** The Gitea CLI's generate-access-token (not an API route; see GiteaStandInOptions.cliRoute). */
+  function generateAccessToken(username: string, tokenName: string, scopes: string): string {
+    const user = owners.get(username.toLowerCase());
+    if (!user || user.kind !== 'user') throw new HttpError(400, `user does not exist [uid: 0, name: ${username}]`);
+    return newToken(user, tokenName, [scopes]).sha1;
+  }
+
+  // GET /users/{username}/tokens: the secret is never shown again, only its last eight characters
+  async function listTokens(ctx: Ctx): Promise<void> {
+    const user = tokenOwner(ctx);
+    const mine = [...apiTokens.values()].filter((t) => t.owner === user.login);
+    const { page, size } = listOptions(ctx.query);
+    sendJson(ctx.res, 200, mine.slice((page - 1) * size, page * size).map((t) => ({ id: t.id, name: t.name, sha1: '', token_last_eight: t.sha1.slice(-8), scopes: t.scopes })), {
+      'x-total-count': String(mine.length),
+    });
+  }
+
+  // DELETE /users/{username}/tokens/{token}: by id or by name
+  async function deleteToken(ctx: Ctx): Promise<void> {
+    const user = tokenOwner(ctx);
+    const key = ctx.params.token!;
+    const mine = [...apiTokens.values()].filter((t) => t.owner === user.login);
+    const hits = /^\d+$/.test(key) ? mine.filter((t) => String(t.id) === key || t.name === key) : mine.filter((t) => t.name === key);
+    if (hits.length === 0) throw new HttpError(404, 'token does not exist');
+    if (hits.length > 1) throw new HttpError(422, `multiple matches for token name '${key}'`);
+    apiTokens.delete(hits[0]!.sha1);
+    ctx.res.writeHead(204);
+    ctx.res.end();
+  }
+
+  // POST /orgs/{org}/repos
+  async function createOrgRepo(ctx: Ctx): Promise<void> {
+    const user = requireToken(ctx);
+    const org = orgByName(ctx.params.org!);
+    if (!user.admin && !org.ownerIds?.has(user.id) && !teams.some((t) => t.org === org.login && t.canCreateOrgRepo && t.members.includes(user.login))) {
+      throw new HttpError(403, 'Given user is not allowed to create repository in organization.');
+    }
+    const body = await bindBody(ctx);
+    const name = body.name as string;
+    if (findRepo(org.login, name)) throw new HttpError(409, 'The repository with the same name already exists.');
+    const branch = typeof body.default_branch === 'string' && body.default_branch !== '' ? body.default_branch : 'main';
+    const dir = await createRepoDir(org, name);
+    await gitOk(['init', '--quiet', '--bare', `--initial-branch=${branch}`, dir]);
+    const repo = newRepo(org, name, dir, { private: body.private === true, description: typeof body.description === 'string' ? body.description : '', defaultBranch: branch });
+    sendJson(ctx.res, 201, await repoJson(repo, user));
+  }
+
+  function teamJson(t: StandInTeam): Record<string, unknown> {
+    return {
+      id: t.id, name: t.name, description: t.description, organization: orgJson(orgByName(t.org), null), includes_all_repositories: t.includesAllRepositories,
+      permission: t.permission, units: t.units, units_map: t.unitsMap, can_create_org_repo: t.canCreateOrgRepo, is_security_team: false, visibility: t.visibility,
+    };
+  }
+  /** units_map wins over the deprecated units + permission (Gitea's convertUnitsMap / attachTeamUnits). */
+  function applyTeam(t: StandInTeam, body: Record<string, unknown>): void {
+    if (typeof body.name === 'string' && body.name !== '') t.name = body.name;
+    if (typeof body.description === 'string') t.description = body.description;
+    if (typeof body.includes_all_repositories === 'boolean') t.includesAllRepositories = body.includes_all_repositories;
+    if (typeof body.can_create_org_repo === 'boolean') t.canCreateOrgRepo = body.can_create_org_repo;
+    if (typeof body.visibility === 'string' && body.visibility !== '') t.visibility = body.visibility;
+    if (typeof body.permission === 'string' && body.permission !== '') t.permission = body.permission;
+    const map = body.units_map as Record<string, string> | undefined;
+    if (map && Object.keys(map).length > 0) {
+      const bad = Object.entries(map).find(([, v]) => !['none', 'read', 'write', 'admin'].includes(v));
+      if (bad) throw new HttpError(422, `gitea-standin: units_map.${bad[0]} must be none, read, write or admin, got ${JSON.stringify(bad[1])}`);
+      t.unitsMap = { ...map };
+      t.units = Object.keys(map).filter((k) => map[k] !== 'none');
+    } else if (Array.isArray(body.units)) {
+      t.units = body.units as string[];
+      t.unitsMap = Object.fromEntries(t.units.map((u) => [u, t.permission]));
+    }
+  }
+
+  // GET /orgs/{org}/teams/search
+  async function searchTeams(ctx: Ctx): Promise<void> {
+    const org = orgByName(ctx.params.org!);
+    const user = requireToken(ctx);
+    // Gitea: reqOrgMembership (site admins pass)
+    if (!user.admin && !org.ownerIds?.has(user.id) && !teams.some((t) => t.org === org.login && t.members.includes(user.login))) throw new HttpError(403, 'Must be an organization member');
+    const q = (ctx.query.get('q') ?? '').toLowerCase();
+    const hits = teams.filter((t) => t.org === org.login && t.name.toLowerCase().includes(q));
+    sendJson(ctx.res, 200, { data: hits.map(teamJson), ok: true });
+  }
+
+  // POST /orgs/{org}/teams
+  async function createTeam(ctx: Ctx): Promise<void> {
+    const org = orgByName(ctx.params.org!);
+    requireOrgOwner(ctx, org);
+    const body = await bindBody(ctx);
+    const name = body.name as string;
+    if (teams.some((t) => t.org === org.login && t.name.toLowerCase() === name.toLowerCase())) throw new HttpError(422, `team already exists [org_id: ${org.id}, name: ${name}]`);
+    const team: StandInTeam = { id: nextTeamId++, org: org.login, name, description: '', permission: 'none', includesAllRepositories: false, canCreateOrgRepo: false, units: [], unitsMap: {}, visibility: 'private', members: [] };
+    applyTeam(team, body);
+    teams.push(team);
+    sendJson(ctx.res, 201, teamJson(team));
+  }
+
+  function teamById(ctx: Ctx): StandInTeam {
+    const team = teams.find((t) => String(t.id) === ctx.params.id);
+    if (!team) throw new HttpError(404, `team does not exist [org_id: 0, team_id: ${ctx.params.id}, name: ]`);
+    return team;
+  }
+
+  // PATCH /teams/{id}
+  async function editTeam(ctx: Ctx): Promise<void> {
+    const team = teamById(ctx);
+    requireOrgOwner(ctx, orgByName(team.org));
+    applyTeam(team, await bindBody(ctx));
+    sendJson(ctx.res, 200, teamJson(team));
+  }
+
+  // PUT /teams/{id}/members/{username}: adding a member twice is no error
+  async function addTeamMember(ctx: Ctx): Promise<void> {
+    const team = teamById(ctx);
+    requireOrgOwner(ctx, orgByName(team.org));
+    const user = pathUser(ctx);
+    if (!team.members.includes(user.login)) team.members.push(user.login);
+    ctx.res.writeHead(204);
+    ctx.res.end();
+  }
+
+  function protectionJson(p: StandInProtection): Record<string, unknown> {
+    return { branch_name: p.ruleName, rule_name: p.ruleName, ...p.rule };
+  }
+  /** Gitea (routers/api/v1/repo/branch.go): whitelisted users must exist. */
+  function checkWhitelist(body: Record<string, unknown>): void {
+    for (const key of ['push_whitelist_usernames', 'merge_whitelist_usernames', 'approvals_whitelist_username', 'force_push_allowlist_usernames']) {
+      for (const name of (body[key] as string[] | undefined) ?? []) {
+        const u = owners.get(name.toLowerCase());
+        if (!u || u.kind !== 'user') throw new HttpError(422, `user does not exist [uid: 0, name: ${name}]`);
+      }
+    }
+  }
+  /** Gitea's reqRepoAdmin: the stand-in lets site admins and the owners of the repository's organisation through. */
+  function requireRepoAdmin(ctx: Ctx, repo: Repo): void {
+    const user = requireToken(ctx);
+    if (!user.admin && repo.owner.id !== user.id && !repo.owner.ownerIds?.has(user.id)) throw new HttpError(403, 'Must have admin access to the repository');
+  }
+
+  // GET /repos/{owner}/{repo}/branch_protections/{name}
+  async function getProtection(ctx: Ctx): Promise<void> {
+    const repo = assignRepo(ctx);
+    requireRepoAdmin(ctx, repo);
+    const p = protections.find((x) => x.owner === repo.owner.login && x.repo === repo.name && x.ruleName === ctx.params.name);
+    if (!p) throw new HttpError(404, 'not found');
+    sendJson(ctx.res, 200, protectionJson(p));
+  }
+
+  // POST /repos/{owner}/{repo}/branch_protections
+  async function createProtection(ctx: Ctx): Promise<void> {
+    const repo = assignRepo(ctx);
+    requireRepoAdmin(ctx, repo);
+    const body = await bindBody(ctx);
+    const ruleName = (typeof body.rule_name === 'string' && body.rule_name) || (typeof body.branch_name === 'string' ? body.branch_name : '');
+    if (protections.some((x) => x.owner === repo.owner.login && x.repo === repo.name && x.ruleName === ruleName)) throw new HttpError(403, 'Branch protection already exist');
+    checkWhitelist(body);
+    const { rule_name: _r, branch_name: _b, ...rule } = body;
+    const p: StandInProtection = { owner: repo.owner.login, repo: repo.name, ruleName, rule };
+    protections.push(p);
+    sendJson(ctx.res, 201, protectionJson(p));
+  }
+
+  // PATCH /repos/{owner}/{repo}/branch_protections/{name}
+  async function editProtection(ctx: Ctx): Promise<void> {
+    const repo = assignRepo(ctx);
+    requireRepoAdmin(ctx, repo);
+    const p = protections.find((x) => x.owner === repo.owner.login && x.repo === repo.name && x.ruleName === ctx.params.name);
+    if (!p) throw new HttpError(404, 'not found');
+    const body = await bindBody(ctx);
+    checkWhitelist(body);
+    Object.assign(p.rule, body);
+    sendJson(ctx.res, 200, protectionJson(p));
   }
 
   // --- git smart HTTP through `git http-backend` --------------------------------------------------------------
@@ -1496,6 +1885,18 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
           return sendError(res, fault.rule.status, 'gitea-standin: injected fault', fault.rule.headers);
         }
       }
+      // Gitea's health check (routers/common/middleware.go: /api/healthz), outside /api/v1
+      if (url.pathname === '/api/healthz') return sendJson(res, 200, { status: 'pass', description: 'Gitea: Git with a cup of tea', checks: {} });
+      if (opts.cliRoute && url.pathname === '/-/standin-cli/generate-access-token' && req.method === 'POST') {
+        // stand-in: the Gitea CLI in the pod, for a fake kubectl exec (GiteaStandInOptions.cliRoute)
+        const q = (k: string) => url.searchParams.get(k) ?? '';
+        try {
+          return sendText(res, 200, `${generateAccessToken(q('username'), q('token_name'), q('scopes'))}\n`);
+        } catch (err) {
+          if (err instanceof HttpError) return sendText(res, 400, `${err.message}\n`);
+          throw err;
+        }
+      }
       if (rec.kind === 'api') return await handleApi(req, res, url, rec);
       if (gitMatch) return await handleGit(req, res, url, gitMatch, rec);
       sendText(res, 404, '404 page not found\n'); // stand-in: no web UI
@@ -1512,6 +1913,13 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
     server.listen(0, '127.0.0.1', () => resolve());
   });
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const socketServer = opts.socketPath ? createServer((req, res) => void handle(req, res)) : null;
+  if (socketServer) {
+    await new Promise<void>((resolve, reject) => {
+      socketServer.once('error', reject);
+      socketServer.listen(opts.socketPath, () => resolve());
+    });
+  }
 
   const standIn: GiteaStandIn = {
     url: baseUrl,
@@ -1544,6 +1952,27 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
       const repo = mustRepo(ownerName, name);
       return writeCommit(repo, files, message, branch ?? repo.defaultBranch);
     },
+    generateAccessToken(username, tokenName, scopes) {
+      return generateAccessToken(username, tokenName, scopes);
+    },
+    users() {
+      return [...owners.values()].filter((o) => o.kind === 'user').map((o) => ({
+        login: o.login, email: o.email, admin: o.admin, mustChangePassword: Boolean(o.mustChangePassword), allowCreateOrganization: Boolean(o.allowCreateOrganization), password: o.password ?? null,
+      }));
+    },
+    tokens() {
+      return [...apiTokens.values()].map((t) => ({ ...t, scopes: [...t.scopes] }));
+    },
+    teams() {
+      return teams.map((t) => ({ ...t, members: [...t.members] }));
+    },
+    protections() {
+      return protections.map((p) => ({ ...p, rule: { ...p.rule } }));
+    },
+    orgVisibility(name) {
+      const org = owners.get(name.toLowerCase());
+      return org && org.kind === 'org' ? org.visibility : null;
+    },
     addOrg(name, o = {}) {
       if (owners.has(name.toLowerCase())) throw new Error(`gitea-standin: ${name} exists already`);
       ensureOwner(name, 'org', { visibility: o.visibility ?? 'public', fullName: o.fullName ?? '' });
@@ -1563,6 +1992,12 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      if (socketServer) {
+        await new Promise<void>((resolve) => {
+          socketServer.close(() => resolve());
+          socketServer.closeAllConnections();
+        });
+      }
       await rm(root, { recursive: true, force: true });
     },
   };

@@ -14,7 +14,8 @@ import { jobLogUrl } from '../../jobs/status.js';
 import type { GiteaClient } from '../../gitea/client.js';
 import { ApiError, JobService, type TriggerResult } from './service.js';
 import { HANDLED_EVENTS, PayloadError, readDelivery, verifySignature } from './webhooks.js';
-import { agentSchema, createJobBody, errorResponses, jobIdParams, jobSchema, listJobsQuery, logsQuery, poolSchema, triggerResponse } from './schemas.js';
+import { agentSchema, clusterSchema, createJobBody, errorResponses, jobIdParams, jobSchema, listJobsQuery, logsQuery, poolSchema, triggerResponse } from './schemas.js';
+import { NodeUsage } from './node.js';
 import type { Metrics } from './metrics.js';
 import { mirrorCiRefusal, registerMirrorRoutes } from './mirrors.js';
 
@@ -32,6 +33,8 @@ export interface ApiDeps {
   readonly metrics: Metrics;
   readonly version: string;
   readonly logger?: FastifyServerOptions['logger'];
+  /** The node's CPU and memory (default: this machine's /proc with the settings' reservations). */
+  readonly node?: NodeUsage;
 }
 
 type Access = 'none' | 'read' | 'admin';
@@ -277,10 +280,27 @@ export async function buildApi(deps: ApiDeps): Promise<{ app: FastifyInstance; s
       settings.pools.map(async (p) => {
         const q = await store.queueInfo(p.stream, p.group);
         const mine = agents.filter((a) => a.pool === p.name);
-        return { name: p.name, mode: p.mode, stream: p.stream, lag: q.lag, pending: q.pending, dead: q.dead, running: mine.reduce((n, a) => n + a.busy, 0), agents: mine.length };
+        return { name: p.name, mode: p.mode, stream: p.stream, lag: q.lag, pending: q.pending, dead: q.dead, running: mine.reduce((n, a) => n + a.busy, 0), agents: mine.length, planned: p.planned ?? null };
       }),
     );
     return { pools };
+  });
+
+  const node = deps.node ?? new NodeUsage({ cpuMillis: settings.cluster?.reservedCpuMillis ?? 0, memoryBytes: settings.cluster?.reservedMemoryBytes ?? 0 });
+  const readNode = () => {
+    try {
+      return node.read();
+    } catch (e) {
+      app.log.warn({ err: (e as Error).message }, 'cannot read the node figures');
+      return null;
+    }
+  };
+  readNode(); // the first CPU sample, so the first answer can already tell CPU in use a second later
+  app.get('/api/v1/cluster', { config: { access: 'read' }, schema: { summary: 'The cluster: node CPU and memory in use and allocatable, agents against the capacity plan', tags: ['pools'], security: [{ bearer: [] }], response: { 200: clusterSchema, ...errorResponses } } }, async () => {
+    const agents = await store.agents();
+    const pools = settings.pools.map((p) => ({ name: p.name, mode: p.mode, agents: agents.filter((a) => a.pool === p.name).length, planned: p.planned ?? null }));
+    const planned = pools.every((p) => p.planned !== null) ? pools.reduce((n, p) => n + (p.planned ?? 0), 0) : null;
+    return { name: settings.cluster?.name ?? null, node: readNode(), agents: { running: agents.length, planned }, pools };
   });
 
   app.get('/api/v1/agents', { config: { access: 'read' }, schema: { summary: 'Agents with a live heartbeat', tags: ['agents'], security: [{ bearer: [] }], response: { 200: { type: 'object', properties: { agents: { type: 'array', items: agentSchema } } }, ...errorResponses } } }, async () => {

@@ -121,6 +121,40 @@ export const poolSchema = {
     running: { type: 'integer', description: 'Jobs agents report running.' },
     dead: { type: 'integer', description: 'Dead letters.' },
     agents: { type: 'integer' },
+    planned: { type: ['integer', 'null'], description: 'Most agents the capacity plan gives the pool (null: not in the settings file).' },
+  },
+} as const;
+
+const figures = (unit: string) =>
+  ({
+    type: 'object',
+    properties: {
+      [`capacity${unit}`]: { type: 'integer', description: 'The machine in all.' },
+      [`allocatable${unit}`]: { type: 'integer', description: 'What pods may request: the machine less the reservations of raibid.yaml `node`.' },
+      [`used${unit}`]: { type: unit === 'Millis' ? ['integer', 'null'] : 'integer', description: 'In use on the machine now, by pods and everything else.' },
+    },
+  }) as const;
+
+export const clusterSchema = {
+  type: 'object',
+  properties: {
+    name: { type: ['string', 'null'], description: 'cluster.name of raibid.yaml.' },
+    node: {
+      type: ['object', 'null'],
+      description: 'The node the API runs on (null: its /proc cannot be read). CPU in millicores (usedMillis null until two samples a second apart), memory in bytes.',
+      properties: { cpu: figures('Millis'), memory: figures('Bytes') },
+    },
+    agents: {
+      type: 'object',
+      properties: {
+        running: { type: 'integer', description: 'Agents with a live heartbeat.' },
+        planned: { type: ['integer', 'null'], description: 'Agents the capacity plan allows in all (null: unknown for some pool).' },
+      },
+    },
+    pools: {
+      type: 'array',
+      items: { type: 'object', properties: { name: { type: 'string' }, mode: { type: 'string' }, agents: { type: 'integer' }, planned: { type: ['integer', 'null'] } } },
+    },
   },
 } as const;
 

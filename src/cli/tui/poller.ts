@@ -5,7 +5,7 @@
  * retrying with a growing pause (1, 2, 4, 5, 5 … seconds).
  */
 import { JOB_STATUSES, type JobStatus } from '../../jobs/record.js';
-import { ApiClientError, type ApiAgent, type ApiClient, type ApiJob, type ApiPool } from '../client.js';
+import { ApiClientError, type ApiAgent, type ApiClient, type ApiCluster, type ApiJob, type ApiPool } from '../client.js';
 import { record, type Sample } from './sparkline.js';
 
 export type Connection =
@@ -41,6 +41,8 @@ export interface Snapshot {
   readonly more: boolean;
   readonly pools: readonly ApiPool[];
   readonly agents: readonly ApiAgent[];
+  /** The node's CPU and memory and the planned agents (undefined until loaded, or from an older API). */
+  readonly cluster?: ApiCluster;
   /** Queue depth (lag) of each pool over the last minute. */
   readonly history: ReadonlyMap<string, readonly Sample[]>;
   readonly conn: Connection;
@@ -154,14 +156,14 @@ export class Poller {
   private async poll(): Promise<void> {
     const f = this.snap.filter;
     try {
-      const [page, pools, agents] = await Promise.all([this.client.jobsUpTo({ status: f.status, repo: f.repo }, this.pages * this.pageSize), this.client.pools(), this.client.agents()]);
+      const [page, pools, agents, cluster] = await Promise.all([this.client.jobsUpTo({ status: f.status, repo: f.repo }, this.pages * this.pageSize), this.client.pools(), this.client.agents(), this.client.cluster()]);
       if (this.snap.filter !== f) return;
       const text = f.text?.toLowerCase();
       const jobs = text ? page.jobs.filter((j) => j.repo.toLowerCase().includes(text) || j.id.includes(text) || j.ref.toLowerCase().includes(text)) : page.jobs;
       const now = this.now();
       const history = new Map<string, readonly Sample[]>();
       for (const p of pools) history.set(p.name, record(this.snap.history.get(p.name) ?? [], { t: now, value: p.lag ?? 0 }));
-      this.set({ jobs, more: page.next !== undefined, pools, agents, history, conn: { state: 'ok' }, loaded: true, generation: this.snap.generation + 1 });
+      this.set({ jobs, more: page.next !== undefined, pools, agents, cluster, history, conn: { state: 'ok' }, loaded: true, generation: this.snap.generation + 1 });
     } catch (e) {
       const prev = this.snap.conn;
       const failures = (prev.state === 'down' || prev.state === 'unauthorized' || prev.state === 'error' ? prev.failures : 0) + 1;

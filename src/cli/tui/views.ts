@@ -1,6 +1,7 @@
 /**
- * The dashboard's pieces, each a small ink component: the header (cluster, connection, agents against
- * the plan, queue), the view tabs, the jobs, agents and pools tables, the report panel and the footer.
+ * The dashboard's pieces, each a small ink component: the header (cluster, connection, the node's CPU
+ * and memory in use against allocatable, agents against the plan, queue), the view tabs, the jobs,
+ * agents and pools tables, the report panel and the footer.
  * Rows are single lines cut to the terminal's width (never wrapped), so the layout holds at 80×24.
  */
 import { createElement as h, type ReactNode } from 'react';
@@ -41,16 +42,35 @@ function connectionText(c: Connection, now: number): { text: string; color: stri
   }
 }
 
+/** "3.2/18 cores", "41/118 GiB": in use against allocatable, and a colour when it is running short. */
+function resourceText(used: number | null, allocatable: number, unit: 'cores' | 'GiB'): { text: string; color?: string } {
+  const scale = unit === 'cores' ? 1000 : 2 ** 30;
+  const show = (n: number) => (n / scale >= 10 ? String(Math.round(n / scale)) : (Math.round((n / scale) * 10) / 10).toFixed(1));
+  if (used === null) return { text: `…/${show(allocatable)} ${unit}`, color: 'gray' };
+  return { text: `${show(used)}/${show(allocatable)} ${unit}`, color: used > allocatable ? 'red' : used > allocatable * 0.85 ? 'yellow' : undefined };
+}
+
 export function Header(p: { cluster: string; snap: Snapshot; plan?: ReadonlyMap<string, number>; width: number; now: number }): ReactNode {
   const { snap, width } = p;
   const conn = connectionText(snap.conn, p.now);
-  const title = `raibid · ${p.cluster}  `;
-  const line1 = h(Text, { wrap: 'truncate-end' }, h(Text, { bold: true }, title), h(Text, { color: conn.color }, conn.text));
+  const name = snap.cluster?.name;
+  const title = `raibid · ${name ? `${name} (${p.cluster})` : p.cluster}  `;
+  const node = snap.cluster?.node;
+  const cpu = node ? resourceText(node.cpu.usedMillis, node.cpu.allocatableMillis, 'cores') : undefined;
+  const mem = node ? resourceText(node.memory.usedBytes, node.memory.allocatableBytes, 'GiB') : undefined;
+  const line1 = h(
+    Text,
+    { wrap: 'truncate-end' },
+    h(Text, { bold: true }, title),
+    h(Text, { color: conn.color }, conn.text),
+    ...(cpu && mem && !conn.why ? ['  cpu ', h(Text, { color: cpu.color }, cpu.text), ' · mem ', h(Text, { color: mem.color }, mem.text)] : []),
+  );
   if (conn.why) return h(Box, { flexDirection: 'column', width }, line1, h(Text, { wrap: 'truncate-end', color: 'red' }, conn.why));
   const agents = snap.agents.length;
   const slots = snap.agents.reduce((n, a) => n + a.slots, 0);
   const busy = snap.agents.reduce((n, a) => n + a.busy, 0);
-  const planned = p.plan ? snap.pools.reduce((n, pool) => n + (p.plan!.get(pool.name) ?? 0), 0) : undefined;
+  // The API's plan (its settings file carries each pool's planned size); a checkout's CAPACITY.md otherwise.
+  const planned = snap.cluster?.agents.planned ?? (p.plan ? snap.pools.reduce((n, pool) => n + (p.plan!.get(pool.name) ?? 0), 0) : undefined);
   const queued = snap.pools.reduce((n, pool) => n + (pool.lag ?? 0), 0);
   const dead = snap.pools.reduce((n, pool) => n + pool.dead, 0);
   const stats = [`agents ${agents}${planned ? ` of ${planned} planned` : ''}`, `slots ${busy}/${slots} busy`, `queued ${queued}`, `dead ${dead}`].join(' · ');
@@ -141,7 +161,8 @@ export function PoolsTable(p: { pools: readonly ApiPool[]; history: ReadonlyMap<
   if (p.pools.length === 0) rows.push(h(Text, { key: 'empty', color: 'gray' }, 'No pools yet.'));
   for (let i = p.top; i < Math.min(p.pools.length, p.top + p.height - 1); i++) {
     const pool = p.pools[i];
-    const plan = p.plan?.get(pool.name);
+    // A checkout's CAPACITY.md (what +/- edits), else what the running API was deployed with.
+    const plan = p.plan?.get(pool.name) ?? pool.planned ?? undefined;
     rows.push(
       h(
         Text,

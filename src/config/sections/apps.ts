@@ -1,6 +1,6 @@
 /** `agents`, `api`, `buildkit`: what runs the builds. */
 import { z } from 'zod';
-import { cpu, dnsLabel, duration, image, memory, resources } from '../types.js';
+import { cpu, cronSchedule, dnsLabel, duration, gibibytes, image, memory, memoryBytes, resources } from '../types.js';
 import { AGENT_TOOLCHAINS } from '../../images/catalog.js';
 
 export const POOL_MODES = ['ephemeral', 'pooled', 'direct'] as const;
@@ -28,18 +28,19 @@ export const poolSchema = z.strictObject({
     .union([z.number().int().min(1).max(1000), z.literal('auto')])
     .default('auto')
     .describe('Most agents (pods) at once. "auto": the largest number that fits the node after the platform and the other pools.'),
-  minReplicas: z.number().int().min(0).default(0).describe('Agents kept running when idle (pooled mode; ephemeral and direct start from zero).'),
+  minReplicas: z.number().int().min(0).max(1000).default(0).describe('Agents kept running when idle. pooled mode only: ephemeral and direct pools start from zero, and refuse a minReplicas above 0.'),
   slots: z.number().int().min(1).max(64).optional().describe('pooled mode only: concurrent jobs per worker pod. Default 4.'),
   timeout: duration.default('30m').describe('Build timeout: Job activeDeadlineSeconds, and the grace period pooled workers get to drain.'),
   pollingInterval: z.number().int().min(1).max(300).default(5).describe('Seconds between KEDA checks of the stream.'),
-  activationLagCount: z.number().int().min(0).default(0).describe('Lag above which KEDA wakes the pool from zero.'),
+  activationLagCount: z.number().int().min(0).max(1_000_000).default(0).describe('Lag above which KEDA wakes the pool from zero.'),
   workspace: memory
+    .refine((s) => (memoryBytes(s) ?? Infinity) >= 2 ** 30, { error: 'expected at least 1Gi: a checkout with its build output needs tens of GiB, such as "50Gi"' })
     .default('50Gi')
     .describe('Scratch disk of one agent (pod): size limit of its /workspace emptyDir (checkout and target/). With /tmp, $HOME and its logs it is the pod\'s ephemeral-storage request and limit, and counts against node.disk in the capacity plan.'),
   cache: z
     .strictObject({
-      cargo: memory.default('20Gi').describe('PVC for the cargo registry and git checkouts (CARGO_HOME).'),
-      sccache: memory.default('30Gi').describe('PVC for the sccache compiler cache.'),
+      cargo: gibibytes.default('20Gi').describe('PVC for the cargo registry and git checkouts (CARGO_HOME).'),
+      sccache: gibibytes.default('30Gi').describe('PVC for the sccache compiler cache.'),
     })
     .prefault({}),
 });
@@ -52,7 +53,7 @@ export const agentsSection = z
       .prefault([{ name: 'rust', stream: 'ci-jobs', group: 'ci-workers' }])
       .describe('Agent pools; each consumes one stream with one consumer group.'),
     cacheMaxAge: duration.default('7d').describe('Build-cache entries not used for this long are pruned.'),
-    cachePruneSchedule: z.string().regex(/^(\S+\s+){4}\S+$/, { error: 'expected a cron schedule such as "0 3 * * *"' }).default('0 3 * * *').describe('Cron schedule of the cache pruner.'),
+    cachePruneSchedule: cronSchedule('0 3 * * *').default('0 3 * * *').describe('Cron schedule of the cache pruner.'),
     pruneImage: image.default('docker.io/library/busybox:1.37.0').describe('Image of the cache pruner (needs sh, and find with -amin, -mmin, -empty and -exec … +, as in busybox).'),
   })
   .prefault({});
@@ -90,7 +91,7 @@ export const buildkitSection = z
     enabled: z.boolean().default(true).describe('Run the rootless BuildKit daemon for image builds.'),
     image: image.default('docker.io/moby/buildkit:v0.32.2-rootless').describe('BuildKit rootless image.'),
     resources: resources({ cpu: '250m', memory: '512Mi', memoryLimit: '8Gi' }),
-    cacheStorage: memory.default('50Gi').describe('Local BuildKit state volume (layer cache).'),
+    cacheStorage: gibibytes.default('50Gi').describe('Local BuildKit state volume (layer cache).'),
   })
   .prefault({});
 

@@ -4,9 +4,11 @@
  * keys that apply to one kind of source only, names other sections own) in mirrorContradictions.
  */
 import { z } from 'zod';
-import { bytes, cpuMillis, durationSeconds } from '../quantity.js';
-import { duration, image, resources } from '../types.js';
+import { durationSeconds } from '../quantity.js';
+import { cronSchedule, duration, image, resources } from '../types.js';
+import { cronProblem, quote } from '../formats.js';
 import type { ParsedConfig } from '../schema.js';
+import type { Problems } from '../contradictions.js';
 
 /** Gitea's smallest mirror interval ([mirror] MIN_INTERVAL). */
 const MIN_INTERVAL_SECONDS = 600;
@@ -18,35 +20,8 @@ const GITEA_OWNER = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,38}[A-Za-z0-9])?$/;
 /** A Gitea repository name (AlphaDashDot, at most 100). */
 const REPO_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 
-const CRON_FIELDS: readonly { name: string; min: number; max: number; names?: readonly string[] }[] = [
-  { name: 'minute', min: 0, max: 59 },
-  { name: 'hour', min: 0, max: 23 },
-  { name: 'day of month', min: 1, max: 31 },
-  { name: 'month', min: 1, max: 12, names: ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'] },
-  { name: 'day of week', min: 0, max: 7, names: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] },
-];
-
-/** Why a 5-field cron schedule (as Kubernetes CronJobs read it) is invalid; undefined when it is valid. */
-export function cronProblem(schedule: string): string | undefined {
-  const fields = schedule.trim().split(/\s+/);
-  if (fields.length !== 5) return `it has ${fields.length} field${fields.length === 1 ? '' : 's'}, not 5: minute hour day-of-month month day-of-week`;
-  for (const [i, text] of fields.entries()) {
-    const f = CRON_FIELDS[i];
-    const value = (v: string): number | undefined => {
-      const named = f.names?.indexOf(v.toLowerCase()) ?? -1;
-      if (named >= 0) return named + (f.name === 'month' ? 1 : 0);
-      return /^\d+$/.test(v) ? Number(v) : undefined;
-    };
-    for (const part of text.split(',')) {
-      const m = /^(\*|[^-/]+(?:-[^-/]+)?)(?:\/(\d+))?$/.exec(part);
-      if (!m || (m[2] !== undefined && Number(m[2]) < 1)) return `${f.name}: ${JSON.stringify(part)} is not a value, a range, a list or a step`;
-      if (m[1] === '*') continue;
-      const [lo, hi = lo] = m[1].split('-').map(value);
-      if (lo === undefined || hi === undefined || lo < f.min || hi > f.max || lo > hi) return `${f.name}: ${JSON.stringify(part)} is outside ${f.min}–${f.max}`;
-    }
-  }
-  return undefined;
-}
+/** Cron schedules are checked by the shared format (re-exported for the mirror's own readers). */
+export { cronProblem };
 
 /** A JavaScript regular expression; the message says why it does not compile. */
 const pattern = z.string().superRefine((s, ctx) => {
@@ -95,12 +70,7 @@ export const mirrorsSection = z
     wiki: z.boolean().default(false).describe('Mirror wikis.'),
     skipArchived: z.boolean().default(true).describe('Leave out archived repositories of organisations and users.'),
     skipForks: z.boolean().default(true).describe('Leave out forks of organisations and users.'),
-    schedule: z
-      .string()
-      .superRefine((s, ctx) => {
-        const problem = cronProblem(s);
-        if (problem) ctx.addIssue({ code: 'custom', message: `expected a 5-field cron schedule such as "17 4 * * *" (${problem})` });
-      })
+    schedule: cronSchedule('17 4 * * *')
       .default('17 4 * * *')
       .describe('Cron schedule of `raibid mirror sync`, the re-scan that creates new mirrors and updates changed ones (daily by default).'),
     concurrency: z.number().int().min(1).max(8).default(2).describe('Gitea migrations at once: each clones a whole repository, and a burst of them overloads Gitea.'),
@@ -111,9 +81,8 @@ export const mirrorsSection = z
 
 export type MirrorsInput = z.input<typeof mirrorsSection>;
 
-/** Contradictions of the `mirrors` section, each naming its key. */
-export function mirrorContradictions(c: ParsedConfig): string[] {
-  const out: string[] = [];
+/** Contradictions of the `mirrors` section, each naming its key (limits below requests are checked with every section's). */
+export function mirrorContradictions(c: ParsedConfig, p: Problems): void {
   const m = c.mirrors;
   const froms = new Map<string, number>();
   const targets = new Map<string, number>();
@@ -122,32 +91,28 @@ export function mirrorContradictions(c: ParsedConfig): string[] {
     [c.gitea.bot.username.toLowerCase(), 'gitea.bot.username'],
   ]);
   const checkOwner = (owner: string, key: string) => {
-    if (owner.toLowerCase() === c.flux.organization.toLowerCase()) out.push(`${key}: ${JSON.stringify(owner)} is flux.organization, which holds the GitOps repository; mirror into an organisation of its own`);
+    if (owner.toLowerCase() === c.flux.organization.toLowerCase()) p.add([key, 'flux.organization'], `${quote(owner)} is flux.organization, which holds the GitOps repository; mirror into an organisation of its own`);
     const user = users.get(owner.toLowerCase());
-    if (user) out.push(`${key}: ${JSON.stringify(owner)} is a Gitea user (${user}), not an organisation; mirrors go into organisations`);
+    if (user) p.add([key, user], `${quote(owner)} is a Gitea user (${user}), not an organisation; mirrors go into organisations`);
   };
   checkOwner(m.organization, 'mirrors.organization');
-  const r = m.resources;
-  if (bytes(r.memoryLimit) < bytes(r.memory)) out.push(`mirrors.resources.memoryLimit: ${JSON.stringify(r.memoryLimit)} is below the memory request ${JSON.stringify(r.memory)}; set it ≥ memory`);
-  if (r.cpuLimit !== undefined && cpuMillis(r.cpuLimit) < cpuMillis(r.cpu)) out.push(`mirrors.resources.cpuLimit: ${JSON.stringify(r.cpuLimit)} is below the CPU request ${JSON.stringify(r.cpu)}; set it ≥ cpu`);
   m.sources.forEach((s, i) => {
     const at = `mirrors.sources[${i}]`;
     const [, , repo] = GITHUB_SOURCE.exec(s.from) ?? [];
     const from = s.from.toLowerCase();
-    if (froms.has(from)) out.push(`${at}.from: duplicate source ${JSON.stringify(s.from)} (also mirrors.sources[${froms.get(from)}]); list each source once`);
+    if (froms.has(from)) p.add(`${at}.from`, `duplicate source ${quote(s.from)} (also mirrors.sources[${froms.get(from)}]); list each source once`);
     else froms.set(from, i);
     if (s.owner !== undefined) checkOwner(s.owner, `${at}.owner`);
     if (repo !== undefined) {
       for (const key of ['include', 'exclude', 'skipArchived', 'skipForks'] as const) {
-        if (s[key] !== undefined) out.push(`${at}.${key}: only an organisation or user (github.com/<owner>) has ${key}; ${JSON.stringify(s.from)} is one repository`);
+        if (s[key] !== undefined) p.add([`${at}.${key}`, `${at}.from`], `only an organisation or user (github.com/<owner>) has ${key}; ${quote(s.from)} is one repository`);
       }
       const target = `${s.owner ?? m.organization}/${s.name ?? repo}`;
       const lower = target.toLowerCase();
-      if (targets.has(lower)) out.push(`${at}.${s.name !== undefined ? 'name' : 'from'}: the mirror ${target} is also the target of mirrors.sources[${targets.get(lower)}]; give one of them another name or owner`);
+      if (targets.has(lower)) p.add(`${at}.${s.name !== undefined ? 'name' : 'from'}`, `the mirror ${target} is also the target of mirrors.sources[${targets.get(lower)}]; give one of them another name or owner`);
       else targets.set(lower, i);
     } else if (s.name !== undefined) {
-      out.push(`${at}.name: only one repository (github.com/<owner>/<repository>) has a name; the repositories of ${JSON.stringify(s.from)} keep their GitHub names`);
+      p.add([`${at}.name`, `${at}.from`], `only one repository (github.com/<owner>/<repository>) has a name; the repositories of ${quote(s.from)} keep their GitHub names`);
     }
   });
-  return out;
 }

@@ -1,6 +1,6 @@
 /** `storage`, `gitea`, `redis`, `keda`: the stateful platform and its operators. */
 import { z } from 'zod';
-import { dnsLabel, image, memory, resources } from '../types.js';
+import { dnsLabel, gibibytes, httpUrl, image, resources } from '../types.js';
 
 export const storageSection = z
   .strictObject({
@@ -12,8 +12,10 @@ export const storageSection = z
 export const giteaSection = z
   .strictObject({
     image: image.default('docker.gitea.com/gitea:1.27.3-rootless').describe('Gitea rootless image (multi-arch).'),
-    storage: memory.default('100Gi').describe('Size of the Gitea data volume (repositories, packages, LFS).'),
-    resources: resources({ cpu: '250m', memory: '512Mi', memoryLimit: '2Gi' }),
+    storage: gibibytes.default('100Gi').describe('Size of the Gitea data volume (repositories, packages, LFS).'),
+    // Request = limit, as for PostgreSQL and Redis: memory pressure then evicts builds first (a pod using
+    // more than it requests goes before any other, whatever its priority; checked in contradictions.ts).
+    resources: resources({ cpu: '250m', memory: '1536Mi', memoryLimit: '1536Mi' }),
     admin: z
       .strictObject({
         username: dnsLabel.default('raibid-admin').describe('Admin user created at first start; its password lives in a Secret made by bootstrap.'),
@@ -28,15 +30,15 @@ export const giteaSection = z
       .prefault({}),
     registry: z
       .strictObject({
-        tls: z.boolean().default(false).describe('Serve gitea.<domain> over HTTPS. false: plain HTTP on the LAN (k3s is told the registry is insecure).'),
-        dockerHubMirror: z.url().optional().describe('Pull-through mirror for docker.io written into k3s registries.yaml. Unset: pull from Docker Hub directly.'),
+        tls: z.boolean().default(false).describe('Serve gitea.<domain> over HTTPS. false: plain HTTP on the LAN (k3s is told the registry is insecure). true is refused until raibid-ci provisions a certificate.'),
+        dockerHubMirror: httpUrl.optional().describe('Pull-through mirror for docker.io written into k3s registries.yaml. Unset: pull from Docker Hub directly.'),
       })
       .prefault({}),
     postgres: z
       .strictObject({
         image: image.default('docker.io/library/postgres:18.6-alpine3.24').describe('PostgreSQL image (official, multi-arch).'),
-        storage: memory.default('20Gi').describe('Size of the PostgreSQL data volume.'),
-        resources: resources({ cpu: '100m', memory: '256Mi', memoryLimit: '1Gi' }),
+        storage: gibibytes.default('20Gi').describe('Size of the PostgreSQL data volume.'),
+        resources: resources({ cpu: '100m', memory: '768Mi', memoryLimit: '768Mi' }),
       })
       .prefault({}),
   })
@@ -45,7 +47,7 @@ export const giteaSection = z
 export const redisSection = z
   .strictObject({
     image: image.default('docker.io/library/redis:8.10.1-alpine3.23').describe('Redis image (official, ≥ 7.2 for consumer-group lag).'),
-    storage: memory.default('10Gi').describe('Size of the Redis data volume (AOF and RDB).'),
+    storage: gibibytes.default('10Gi').describe('Size of the Redis data volume (AOF and RDB).'),
     // Request = limit: Redis holds up to maxmemory of queued jobs and must never be evicted for using
     // more than it requests (src/redis/redis.ts checks maxmemory ≤ the request).
     resources: resources({ cpu: '100m', memory: '2Gi', memoryLimit: '2Gi' }),
@@ -55,7 +57,7 @@ export const redisSection = z
 
 export const kedaSection = z
   .strictObject({
-    chartVersion: z.string().regex(/^\d+\.\d+\.\d+$/, { error: 'expected an exact chart version such as "2.18.0"' }).default('2.20.2').describe('kedacore/keda Helm chart version (= KEDA version), ≥ 2.20.1.'),
+    chartVersion: z.string().regex(/^\d+\.\d+\.\d+$/, { error: 'expected an exact chart version such as "2.18.0"' }).default('2.20.2').describe('kedacore/keda Helm chart version, ≥ 2.20.1. Its minor is the KEDA minor it ships (a chart patch may carry an earlier KEDA patch); KEDA 2.20 is tested on Kubernetes 1.33–1.35, and bootstrap installs k3s 1.35.'),
     resources: z
       .strictObject({
         operator: resources({ cpu: '100m', memory: '100Mi', memoryLimit: '512Mi' }).describe('The KEDA operator (runs the scalers; talks to Redis).'),
@@ -74,8 +76,8 @@ export const networkSection = z
       .min(1)
       .default(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'])
       .describe('Networks allowed to reach Gitea and the API from outside the cluster.'),
-    podCidr: z.cidrv4().default('10.42.0.0/16').describe('k3s cluster (pod) CIDR; excluded from the LAN ranges so pods never pass as LAN clients.'),
-    serviceCidr: z.cidrv4().default('10.43.0.0/16').describe('k3s service CIDR; excluded from the LAN ranges likewise.'),
+    podCidr: z.cidrv4({ error: 'expected an IPv4 CIDR such as "10.42.0.0/16"' }).default('10.42.0.0/16').describe('k3s cluster (pod) CIDR; excluded from the LAN ranges so pods never pass as LAN clients.'),
+    serviceCidr: z.cidrv4({ error: 'expected an IPv4 CIDR such as "10.43.0.0/16"' }).default('10.43.0.0/16').describe('k3s service CIDR; excluded from the LAN ranges likewise.'),
     apiServerPort: z.number().int().min(1).max(65535).default(6443).describe('Port of the k3s API server on the node.'),
     internetEgressPorts: z.array(z.number().int().min(1).max(65535)).default([443]).describe('Ports agents may reach on the internet (crates.io, GitHub, package registries).'),
   })

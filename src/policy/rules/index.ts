@@ -10,7 +10,7 @@ import { POD_SECURITY_EXCEPTIONS } from '../exceptions.js';
 import { buildContext, label, type Report, type Rule } from './context.js';
 import { podHardeningRule, podSecurityRule, serviceAccountRule } from './pods.js';
 import { rbacRule, secretsRule, selectorRule, serviceRule, storageRule } from './objects.js';
-import { namespaceLabelRule, networkPolicyRule } from './namespaces.js';
+import { apiServerEgressRule, namespaceLabelRule, networkPolicyRule } from './namespaces.js';
 
 /** Every rule, by the order their findings are listed in. */
 export const RULES: readonly Rule[] = [
@@ -24,6 +24,7 @@ export const RULES: readonly Rule[] = [
   storageRule,
   namespaceLabelRule,
   networkPolicyRule,
+  apiServerEgressRule,
 ];
 
 /** Runs every policy rule over the objects (kustomize config files excluded). */

@@ -1,7 +1,8 @@
 /**
- * Namespace rules: Pod Security labels, default-deny NetworkPolicies with DNS egress, and policies
- * that cover every pod and select some pod.
+ * Namespace rules: Pod Security labels, default-deny NetworkPolicies with DNS egress, policies that
+ * cover every pod and select some pod, and egress to the API server's port only towards the node.
  */
+import { apiServerBlocks } from '../../network/policy.js';
 import { exceptionFor } from '../exceptions.js';
 import { selects, type Obj, type Rule } from './context.js';
 
@@ -62,5 +63,35 @@ export const networkPolicyRule: Rule = (ctx, report) => {
     if (Object.keys(sel).length === 0 || helmNamespaces.has(obj.metadata.namespace)) continue;
     const hit = ctx.pods.some((t) => t.namespace === obj.metadata.namespace && podSelectorMatches(sel, t.labels));
     if (!hit) report('network-selects', where, obj, 'spec.podSelector', `selects no pod in namespace ${obj.metadata.namespace}`);
+  }
+};
+
+/** `cidr` + `except` of an ipBlock, order-independent. */
+function blockKey(b: { cidr?: string; except?: string[] } | undefined): string {
+  return b ? `${b.cidr} except ${[...(b.except ?? [])].sort().join(',')}` : '';
+}
+
+/**
+ * No egress rule admits the API server's port (`network.apiServerPort`) anywhere but on the node:
+ * `cluster.nodeAddress` when set, else the LAN (src/network/policy.ts, `apiServerBlocks`). Pod peers
+ * are pods, not the node, and are not concerned; a rule without `to`, or an ipBlock elsewhere, is.
+ */
+export const apiServerEgressRule: Rule = (ctx, report) => {
+  const port = ctx.config.network.apiServerPort;
+  const allowed = apiServerBlocks(ctx.config).map((p) => blockKey(p.ipBlock));
+  const admits = (ports: Record<string, any>[] | undefined) =>
+    !ports?.length || ports.some((p) => (p.protocol ?? 'TCP') === 'TCP' && (p.port === undefined || p.port === port || (typeof p.port === 'number' && typeof p.endPort === 'number' && p.port <= port && port <= p.endPort)));
+  for (const { obj, where } of ctx.objects) {
+    if (obj.kind !== 'NetworkPolicy') continue;
+    (obj.spec?.egress ?? []).forEach((rule: Record<string, any>, i: number) => {
+      if (!admits(rule.ports)) return;
+      const to: Record<string, any>[] = rule.to ?? [];
+      if (to.length === 0) report('network-api-server', where, obj, `spec.egress[${i}]`, `admits port ${port} (the API server) to any destination; only the node may be reached on it: use the apiServer peer`);
+      to.forEach((peer, j) => {
+        if (peer.ipBlock && !allowed.includes(blockKey(peer.ipBlock))) {
+          report('network-api-server', where, obj, `spec.egress[${i}].to[${j}].ipBlock`, `admits port ${port} (the API server) on ${blockKey(peer.ipBlock).replace(/ except $/, '')}; only the node may be reached on it (${allowed.join('; ')})`);
+        }
+      });
+    });
   }
 };
