@@ -4,17 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { brief, cronProblem, dnsNameProblem, gitBranchProblem, httpUrlProblem, imageProblem, quote } from '../src/config/formats.js';
-import { ConfigError, parseConfig } from '../src/config/loader.js';
+import { configProblems } from './helpers.js';
 
-function problems(yaml: string): string[] {
-  try {
-    parseConfig(yaml, 'raibid.yaml');
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 describe('flux.branch: git branch names', () => {
   const names = [

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, configPath, defaultConfig, parseConfig } from '../src/config/loader.js';
+import { configPath, defaultConfig, parseConfig } from '../src/config/loader.js';
 import { runSynth } from '../src/cli.js';
 import { synthesizeText } from '../src/synth.js';
 import { yamlFiles } from '../src/policy/documents.js';
 import { imageSource } from '../src/images/inputs.js';
-import { removeTemp, synthToTemp } from './helpers.js';
+import { configProblems, removeTemp, synthToTemp } from './helpers.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'invalid-config');
 
@@ -24,15 +24,7 @@ function treeHash(dir: string): Map<string, string> {
   return out;
 }
 
-function problems(yaml: string): string[] {
-  try {
-    parseConfig(yaml, 'raibid.yaml');
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 describe('config defaults (the DGX Spark)', () => {
   const c = defaultConfig();

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../src/config/loader.js';
+import { ConfigError, parseConfig } from '../src/config/loader.js';
 import type { RaibidConfig } from '../src/config/resolve.js';
 import { synthesize, synthesizeText } from '../src/synth.js';
 import { parseYaml } from '../src/policy/documents.js';
@@ -39,6 +39,17 @@ export function withRegistryTls(c: RaibidConfig): RaibidConfig {
 }
 
 /** Config from YAML text (defaults when empty). */
+/** The problems parseConfig lists for `yaml` (as raibid.yaml); none when it is valid. */
+export function configProblems(yaml: string): string[] {
+  try {
+    parseConfig(yaml, 'raibid.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
 export function config(yaml = ''): RaibidConfig {
   return parseConfig(yaml, 'raibid.yaml');
 }
