@@ -1,24 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { kedaHealthExprs } from '../src/gitops/cluster.js';
-import { findObject, objectsUnder } from './helpers.js';
+import { MIXED_POOLS, findObject, objectsUnder } from './helpers.js';
 
-const MIXED = `agents:
-  pools:
-    - name: rust
-      stream: ci-jobs
-    - name: lint
-      mode: pooled
-      slots: 4
-      cpu: "1"
-      memory: 2Gi
-      maxReplicas: 2
-    - name: deploy
-      mode: direct
-      cpu: 500m
-      memory: 1Gi
-      maxReplicas: 2
-`;
-
+const MIXED = MIXED_POOLS;
 describe('clusters/<name>: the Flux entry point', () => {
   const objs = objectsUnder('clusters/dgx-spark/');
   const ks = (name: string) => findObject(objs, 'Kustomization', name, 'flux-system').spec;

@@ -39,6 +39,24 @@ export function withRegistryTls(c: RaibidConfig): RaibidConfig {
 }
 
 /** Config from YAML text (defaults when empty). */
+/** raibid.yaml with one pool of each mode (ephemeral rust, pooled lint, direct deploy). */
+export const MIXED_POOLS = `agents:
+  pools:
+    - name: rust
+      stream: ci-jobs
+    - name: lint
+      mode: pooled
+      slots: 4
+      cpu: "1"
+      memory: 2Gi
+      maxReplicas: 2
+    - name: deploy
+      mode: direct
+      cpu: 500m
+      memory: 1Gi
+      maxReplicas: 2
+`;
+
 /** The problems parseConfig lists for `yaml` (as raibid.yaml); none when it is valid. */
 export function configProblems(yaml: string): string[] {
   try {

@@ -22,7 +22,7 @@ import { BUILD_SCRIPT, EXIT_INPUTS_MISMATCH, ImageBuilds, buildJob, buildJobName
 import { POD_SECURITY_EXCEPTIONS } from '../src/policy/exceptions.js';
 import { SECRETS } from '../src/secrets/catalog.js';
 import { LAYER_PATHS } from '../src/gitops/component.js';
-import { allObjects, config, findObject, objectsUnder, podSpecOf, synthFiles, type K8sObject } from './helpers.js';
+import { MIXED_POOLS, allObjects, config, findObject, objectsUnder, podSpecOf, synthFiles, type K8sObject } from './helpers.js';
 
 const run = promisify(execFile);
 const temps: string[] = [];
@@ -286,22 +286,7 @@ describe('content tags', () => {
 // ---------------------------------------------------------------------------------------------------
 // Build Jobs
 
-const MIXED = `agents:
-  pools:
-    - name: rust
-      stream: ci-jobs
-    - name: lint
-      mode: pooled
-      slots: 4
-      cpu: "1"
-      memory: 2Gi
-      maxReplicas: 2
-    - name: deploy
-      mode: direct
-      cpu: 500m
-      memory: 1Gi
-      maxReplicas: 2
-    - name: custom
+const MIXED = `${MIXED_POOLS}    - name: custom
       image: registry.example/ci/agent-custom:3.1.0
       maxReplicas: 1
 `;

@@ -104,34 +104,30 @@ function workloadLine(source: string, o: Json, count: number, spec: Json | undef
   return [{ source, name: `${o.kind} ${o.metadata?.namespace ?? '-'}/${o.metadata?.name}`, count, ...r, diskBytes: r.diskBytes + claimsPerPod }];
 }
 
-/** The kinds objectRequestLines counts; every other kind requests nothing. */
-export const REQUESTING_KINDS: ReadonlySet<string> = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'PersistentVolumeClaim', 'DaemonSet', 'Job', 'CronJob', 'Pod', 'HelmRelease']);
+const replicated = (source: string, o: Json) => workloadLine(source, o, o.spec?.replicas ?? 1, o.spec?.template?.spec);
+
+/** How each kind that runs pods or claims disk requests resources; every other kind requests nothing. */
+const KIND_LINES: Readonly<Record<string, (source: string, o: Json) => RequestLine[]>> = {
+  Deployment: replicated,
+  ReplicaSet: replicated,
+  StatefulSet: (source, o) => {
+    const claims = (o.spec?.volumeClaimTemplates ?? []).reduce((a: number, t: Json) => a + claimBytes(t.spec), 0);
+    return workloadLine(source, o, o.spec?.replicas ?? 1, o.spec?.template?.spec, claims);
+  },
+  PersistentVolumeClaim: (source, o) => [{ source, name: `PersistentVolumeClaim ${o.metadata?.namespace ?? '-'}/${o.metadata?.name}`, count: 1, cpuMillis: 0, memoryBytes: 0, diskBytes: claimBytes(o.spec) }],
+  DaemonSet: (source, o) => workloadLine(source, o, 1, o.spec?.template?.spec),
+  Job: (source, o) => workloadLine(source, o, o.spec?.parallelism ?? 1, o.spec?.template?.spec),
+  CronJob: (source, o) => workloadLine(source, o, o.spec?.jobTemplate?.spec?.parallelism ?? 1, o.spec?.jobTemplate?.spec?.template?.spec),
+  Pod: (source, o) => workloadLine(source, o, 1, o.spec),
+  HelmRelease: (source, o) => helmReleaseLines(source, o),
+};
+
+/** The kinds objectRequestLines counts. */
+export const REQUESTING_KINDS: ReadonlySet<string> = new Set(Object.keys(KIND_LINES));
 
 /** Request lines of one synthesized object (none for objects that run no pods). */
 export function objectRequestLines(source: string, o: Json): RequestLine[] {
-  switch (o.kind) {
-    case 'Deployment':
-    case 'ReplicaSet':
-      return workloadLine(source, o, o.spec?.replicas ?? 1, o.spec?.template?.spec);
-    case 'StatefulSet': {
-      const claims = (o.spec?.volumeClaimTemplates ?? []).reduce((a: number, t: Json) => a + claimBytes(t.spec), 0);
-      return workloadLine(source, o, o.spec?.replicas ?? 1, o.spec?.template?.spec, claims);
-    }
-    case 'PersistentVolumeClaim':
-      return [{ source, name: `PersistentVolumeClaim ${o.metadata?.namespace ?? '-'}/${o.metadata?.name}`, count: 1, cpuMillis: 0, memoryBytes: 0, diskBytes: claimBytes(o.spec) }];
-    case 'DaemonSet':
-      return workloadLine(source, o, 1, o.spec?.template?.spec);
-    case 'Job':
-      return workloadLine(source, o, o.spec?.parallelism ?? 1, o.spec?.template?.spec);
-    case 'CronJob':
-      return workloadLine(source, o, o.spec?.jobTemplate?.spec?.parallelism ?? 1, o.spec?.jobTemplate?.spec?.template?.spec);
-    case 'Pod':
-      return workloadLine(source, o, 1, o.spec);
-    case 'HelmRelease':
-      return helmReleaseLines(source, o);
-    default:
-      return [];
-  }
+  return Object.hasOwn(KIND_LINES, o.kind) ? KIND_LINES[o.kind](source, o) : [];
 }
 
 function helmReleaseLines(source: string, o: Json): RequestLine[] {
